@@ -1,0 +1,115 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from contracts import odcs
+from contracts.models import Contract, ContractVersion
+
+
+class ContractVersionForm(forms.ModelForm):
+    """A version is edited as one ODCS document (YAML or JSON); the form validates it on save."""
+
+    document_text = forms.CharField(
+        label="ODCS document (YAML or JSON)",
+        widget=forms.Textarea(attrs={"rows": 36, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}),
+        help_text="The `id` and `version` inside the document must match this version's contract and version.",
+    )
+
+    class Meta:
+        model = ContractVersion
+        fields = ["contract", "version", "status"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contract"].required = False
+        self.fields["contract"].help_text = "Leave empty to use (or create) the contract named by the document's `id`."
+        if self.instance.pk and not self.is_bound:
+            self.initial["document_text"] = odcs.to_yaml(self.instance.document)
+        self.parsed = None
+
+    def clean_document_text(self):
+        try:
+            self.parsed = odcs.parse(self.cleaned_data["document_text"])
+        except odcs.ContractInvalid as exc:
+            raise forms.ValidationError([f"Refused: {problem}" for problem in exc.problems]) from None
+        return self.cleaned_data["document_text"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.parsed is None:
+            return cleaned
+        contract = cleaned.get("contract")
+        if contract is None:
+            contract = cleaned["contract"] = Contract.objects.filter(contract_id=self.parsed.contract_id).first()
+        if contract and contract.contract_id != self.parsed.contract_id:
+            self.add_error(
+                "document_text",
+                f"the document's id {self.parsed.contract_id!r} does not match the contract {contract.contract_id!r}",
+            )
+        if cleaned.get("version") and cleaned["version"] != self.parsed.version:
+            self.add_error(
+                "version", f"the document says version {self.parsed.version!r}, this field says {cleaned['version']!r}"
+            )
+        return cleaned
+
+    def _post_clean(self):
+        # The model validates the document it will store, so hand it over before the model's own clean.
+        if self.parsed is None:
+            return  # the document was refused; its reasons are already on the form
+        self.instance.document = self.parsed.document
+        super()._post_clean()
+
+
+class ContractVersionInline(admin.TabularInline):
+    model = ContractVersion
+    fields = ["version", "status", "api_version", "fingerprint", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Contract)
+class ContractAdmin(admin.ModelAdmin):
+    list_display = ["contract_id", "name", "created_at"]
+    search_fields = ["contract_id", "name"]
+    inlines = [ContractVersionInline]
+
+
+@admin.register(ContractVersion)
+class ContractVersionAdmin(admin.ModelAdmin):
+    form = ContractVersionForm
+    save_as = True
+    list_display = ["contract", "version", "status", "api_version", "short_fingerprint", "lint_count", "created_by", "created_at"]
+    list_filter = ["status", "api_version", "contract"]
+    search_fields = ["contract__contract_id", "version", "document"]
+    readonly_fields = ["api_version", "fingerprint", "lint_warnings", "created_by", "created_at"]
+    list_select_related = ["contract", "created_by"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["contract", "version", "status", "document_text"]
+        return fields + (self.readonly_fields if obj else [])
+
+    @admin.display(description="lint")
+    def lint_count(self, obj):
+        return len(obj.lint or [])
+
+    @admin.display(description="Lint warnings")
+    def lint_warnings(self, obj):
+        if not obj.lint:
+            return "none"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in obj.lint)))
+
+    def save_model(self, request, obj, form, change):
+        if obj.contract_id is None:
+            obj.contract, _ = Contract.objects.get_or_create(
+                contract_id=form.parsed.contract_id, defaults={"name": form.parsed.document.get("name", "")}
+            )
+        if not change or obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        for warning in obj.lint:
+            messages.warning(request, f"Lint: {warning}")

@@ -1,0 +1,36 @@
+"""The three demo contracts shipped with the site (files under contracts/demo/)."""
+
+from pathlib import Path
+
+from contracts import odcs
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+
+
+def demo_contracts():
+    return [odcs.parse(path.read_text()) for path in sorted(DEMO_DIR.glob("*.yaml"))]
+
+
+def load_demo_contracts(contract_model, version_model):
+    """Create the demo contracts that are missing; never touches existing versions. Returns how many it created."""
+    from contracts.models import version_sort_key
+
+    created = 0
+    for parsed in demo_contracts():
+        contract, _ = contract_model.objects.get_or_create(
+            contract_id=parsed.contract_id, defaults={"name": parsed.document.get("name", "")}
+        )
+        _, made = version_model.objects.get_or_create(
+            contract=contract,
+            version=parsed.version,
+            defaults={
+                "status": parsed.document.get("status", "draft"),
+                "document": parsed.document,
+                "fingerprint": parsed.fingerprint,
+                "sort_key": version_sort_key(parsed.version),
+                "api_version": parsed.api_version,
+                "lint": parsed.lint,
+            },
+        )
+        created += made
+    return created

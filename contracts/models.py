@@ -1,0 +1,153 @@
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+
+from contracts import odcs
+
+
+def version_sort_key(version):
+    """A string that sorts semantic versions correctly (1.10.0 after 1.9.0; releases after pre-releases)."""
+    match = re.match(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?", str(version))
+    if not match:
+        return f"~{version}"
+    major, minor, patch, pre = match.groups()
+    numbers = ".".join(f"{int(n or 0):08d}" for n in (major, minor, patch))
+    # "~" sorts after every pre-release tag, so 1.0.0 comes after 1.0.0-rc1.
+    return f"{numbers}.{pre if pre else '~'}"
+
+
+class Contract(models.Model):
+    contract_id = models.CharField(
+        "ODCS id", max_length=200, unique=True, help_text="The `id` of the ODCS document, e.g. demo.streaming.events."
+    )
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contract_id"]
+
+    def __str__(self):
+        return self.contract_id
+
+    def get_absolute_url(self):
+        return reverse("contract-detail", args=[self.contract_id])
+
+    def latest_version(self):
+        return self.versions.order_by("-sort_key").first()
+
+
+class ContractVersionQuerySet(models.QuerySet):
+    def resolve(self, contract_id, version=None):
+        """The named version of a contract, or its newest active one (else its newest)."""
+        versions = self.filter(contract__contract_id=contract_id).select_related("contract")
+        if version:
+            found = versions.filter(version=version).first()
+            if found is None:
+                known = ", ".join(versions.values_list("version", flat=True)) or "none"
+                raise ContractVersion.DoesNotExist(
+                    f"contract {contract_id!r} has no version {version!r} (known versions: {known})"
+                )
+            return found
+        found = (
+            versions.filter(status=ContractVersion.Status.ACTIVE).order_by("-sort_key").first()
+            or versions.order_by("-sort_key").first()
+        )
+        if found is None:
+            raise ContractVersion.DoesNotExist(f"no contract with id {contract_id!r}")
+        return found
+
+
+class ContractVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        ACTIVE = "active"
+        DEPRECATED = "deprecated"
+        RETIRED = "retired"
+
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=64, help_text="Semantic version; must equal `version` in the document.")
+    sort_key = models.CharField(max_length=120, editable=False, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    api_version = models.CharField("ODCS apiVersion", max_length=16, editable=False)
+    document = models.JSONField(help_text="The full ODCS document.")
+    fingerprint = models.CharField("sha256", max_length=64, editable=False)
+    lint = models.JSONField(default=list, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ContractVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["contract__contract_id", "-sort_key"]
+        constraints = [models.UniqueConstraint(fields=["contract", "version"], name="unique_contract_version")]
+
+    def __str__(self):
+        return f"{self.contract.contract_id} {self.version}"
+
+    def get_absolute_url(self):
+        return reverse("contract-version", args=[self.contract.contract_id, self.version])
+
+    @property
+    def short_fingerprint(self):
+        return self.fingerprint[:12]
+
+    @property
+    def schema_objects(self):
+        return self.document.get("schema") or []
+
+    @classmethod
+    def from_text(cls, text, *, status=Status.DRAFT, user=None):
+        """Parse an ODCS document and build (unsaved) the version it describes."""
+        parsed = odcs.parse(text)
+        contract, _ = Contract.objects.get_or_create(
+            contract_id=parsed.contract_id, defaults={"name": parsed.document.get("name", "")}
+        )
+        return cls(contract=contract, version=parsed.version, status=status, document=parsed.document, created_by=user)
+
+    def clean(self):
+        doc = self.document if isinstance(self.document, dict) else {}
+        try:
+            parsed = odcs.validate(doc)
+        except odcs.ContractInvalid as exc:
+            raise ValidationError({"document": [str(p) for p in exc.problems]}) from None
+        errors = {}
+        if self.contract_id and parsed.contract_id != self.contract.contract_id:
+            errors["document"] = (
+                f"the document's id {parsed.contract_id!r} does not match the contract {self.contract.contract_id!r}"
+            )
+        if str(parsed.version) != str(self.version):
+            errors["version"] = f"the document says version {parsed.version!r}, this version is {self.version!r}"
+        if errors:
+            raise ValidationError(errors)
+        self._guard_active_document()
+
+    def _guard_active_document(self):
+        if self.pk is None:
+            return
+        stored = ContractVersion.objects.filter(pk=self.pk).values_list("status", "fingerprint").first()
+        if stored and stored[0] == self.Status.ACTIVE and stored[1] != odcs.fingerprint(self.document):
+            raise ValidationError(
+                {
+                    "document": "this version is active, so its document cannot change in place; "
+                    "give it a new version number and use 'Save as new'"
+                }
+            )
+
+    def save(self, *args, **kwargs):
+        self._guard_active_document()
+        self.sort_key = version_sort_key(self.version)
+        self.fingerprint = odcs.fingerprint(self.document)
+        self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))
+        try:
+            self.lint = odcs.validate(self.document).lint
+        except odcs.ContractInvalid as exc:
+            raise ValidationError([str(p) for p in exc.problems]) from None
+        super().save(*args, **kwargs)
+
+    def as_yaml(self):
+        return odcs.to_yaml(self.document)

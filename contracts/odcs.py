@@ -1,0 +1,376 @@
+"""Parsing, validation and lint of ODCS v3 data contract documents.
+
+A document is *refused* when we could not govern data with it: it does not
+parse, its structure does not match the official pydantic model of ODCS, or it
+misses what the checks need (a schema, known logical types, one operator per
+rule). A document that we accept but that departs from the official JSON
+Schema of its apiVersion gets *lint* warnings instead: dc43 contracts are
+written in a looser style (a quality item with only an operator, `rule: enum`)
+and must keep working.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import yaml
+
+SUPPORTED_API_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0")
+LOGICAL_TYPES_30 = ("string", "date", "number", "integer", "object", "array", "boolean")
+LOGICAL_TYPES_31 = LOGICAL_TYPES_30 + ("timestamp", "time")
+QUALITY_TYPES = ("library", "text", "sql", "custom")
+OPERATORS = (
+    "mustBe",
+    "mustNotBe",
+    "mustBeGreaterThan",
+    "mustBeGreaterOrEqualTo",
+    "mustBeLessThan",
+    "mustBeLessOrEqualTo",
+    "mustBeBetween",
+    "mustNotBeBetween",
+)
+NUMERIC_OPERATORS = OPERATORS[2:6]
+RANGE_OPERATORS = OPERATORS[6:]
+METRICS_31 = ("nullValues", "missingValues", "invalidValues", "duplicateValues", "rowCount")
+NUMERIC_TYPE_OPTIONS = ("minimum", "maximum", "multipleOf")
+LENGTH_TYPE_OPTIONS = ("minLength", "maxLength", "minItems", "maxItems")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document: where (a dotted path) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self):
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ContractInvalid(ValueError):
+    """The document cannot be used as a contract; `problems` says why."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+@dataclass
+class ParsedContract:
+    document: dict
+    api_version: str  # normalised, always with the leading "v"
+    lint: list = field(default_factory=list)
+
+    @property
+    def contract_id(self):
+        return self.document["id"]
+
+    @property
+    def version(self):
+        return str(self.document["version"])
+
+    @property
+    def fingerprint(self):
+        return fingerprint(self.document)
+
+
+def load_text(text):
+    """Turn YAML or JSON text into a mapping, or refuse it with the position of the error."""
+    if not text or not text.strip():
+        raise ContractInvalid([Problem("", "the document is empty")])
+    try:
+        if text.lstrip().startswith("{"):
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ContractInvalid(
+            [Problem("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ContractInvalid([Problem("", f"malformed YAML{where}: {reason}")]) from None
+    if not isinstance(data, dict):
+        kind = type(data).__name__ if data is not None else "nothing"
+        raise ContractInvalid([Problem("", f"the document must be a mapping of ODCS fields, got {kind}")])
+    # YAML turns dates into date objects; the stored document is plain JSON.
+    return json.loads(json.dumps(data, default=str))
+
+
+def normalise_api_version(value):
+    text = str(value).strip()
+    return text if text.startswith("v") else f"v{text}"
+
+
+def parse(text):
+    """Parse and validate text; returns a ParsedContract or raises ContractInvalid."""
+    return validate(load_text(text))
+
+
+def validate(document):
+    problems = []
+    for key in ("apiVersion", "kind", "id", "version", "schema"):
+        if document.get(key) in (None, "", []):
+            problems.append(Problem(key, "is required"))
+    api_version = None
+    if document.get("apiVersion") not in (None, ""):
+        api_version = normalise_api_version(document["apiVersion"])
+        if api_version not in SUPPORTED_API_VERSIONS:
+            problems.append(
+                Problem(
+                    "apiVersion",
+                    f"{document['apiVersion']!r} is not supported; use one of "
+                    + ", ".join(SUPPORTED_API_VERSIONS),
+                )
+            )
+    if document.get("kind") not in (None, "", "DataContract"):
+        problems.append(Problem("kind", f"must be 'DataContract', got {document['kind']!r}"))
+    if document.get("id") not in (None, "") and not isinstance(document["id"], str):
+        problems.append(Problem("id", "must be a string"))
+    if isinstance(document.get("schema"), list):
+        problems.extend(_schema_problems(document["schema"]))
+    problems.extend(_model_problems(document))
+    if problems:
+        raise ContractInvalid(_first_per_path(problems))
+    return ParsedContract(document=document, api_version=api_version, lint=lint(document, api_version))
+
+
+def _first_per_path(problems):
+    # Our own checks run first and say it more plainly than pydantic's union errors.
+    seen, kept = set(), []
+    for problem in problems:
+        if problem.path not in seen:
+            seen.add(problem.path)
+            kept.append(problem)
+    return kept
+
+
+def _model_problems(document):
+    """Structural errors reported by the official pydantic model of ODCS."""
+    import pydantic
+    from open_data_contract_standard.model import OpenDataContractStandard
+
+    try:
+        OpenDataContractStandard.model_validate(document)
+    except pydantic.ValidationError as exc:
+        return [Problem(_dotted(err["loc"]), _pydantic_message(err)) for err in exc.errors()]
+    return []
+
+
+def _pydantic_message(err):
+    if err["type"] == "extra_forbidden":
+        return "is not an ODCS field"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _dotted(loc):
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not part.startswith(("function-", "union[", "list[", "float", "int", "str")):
+            path += f".{part}" if path else part
+    return path
+
+
+def _schema_problems(objects):
+    problems = []
+    for i, obj in enumerate(objects):
+        where = f"schema[{i}]"
+        if not isinstance(obj, dict):
+            problems.append(Problem(where, "must be a schema object (a mapping)"))
+            continue
+        if not obj.get("name"):
+            problems.append(Problem(f"{where}.name", "is required"))
+        properties = obj.get("properties") or []
+        if not isinstance(properties, list):
+            continue
+        seen = set()
+        for j, prop in enumerate(properties):
+            pwhere = f"{where}.properties[{j}]"
+            if not isinstance(prop, dict):
+                continue
+            name = prop.get("name")
+            if not name:
+                problems.append(Problem(f"{pwhere}.name", "is required"))
+            elif name in seen:
+                problems.append(Problem(f"{pwhere}.name", f"duplicate property name {name!r}"))
+            seen.add(name)
+            logical = prop.get("logicalType")
+            if logical is not None and logical not in LOGICAL_TYPES_31:
+                problems.append(
+                    Problem(
+                        f"{pwhere}.logicalType",
+                        f"unknown logicalType {logical!r}; expected one of {', '.join(LOGICAL_TYPES_31)}",
+                    )
+                )
+            problems.extend(_type_option_problems(prop.get("logicalTypeOptions"), pwhere))
+            for k, item in enumerate(prop.get("quality") or []):
+                problems.extend(_quality_problems(item, f"{pwhere}.quality[{k}]"))
+        for k, item in enumerate(obj.get("quality") or []):
+            problems.extend(_quality_problems(item, f"{where}.quality[{k}]"))
+    return problems
+
+
+def _type_option_problems(options, where):
+    if not isinstance(options, dict):
+        return []
+    problems = []
+    for key in NUMERIC_TYPE_OPTIONS + LENGTH_TYPE_OPTIONS:
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(Problem(f"{where}.logicalTypeOptions.{key}", f"must be a number, got {value!r}"))
+    pattern = options.get("pattern")
+    if pattern is not None:
+        problems.extend(_regex_problems(pattern, f"{where}.logicalTypeOptions.pattern"))
+    return problems
+
+
+def _regex_problems(pattern, where):
+    if not isinstance(pattern, str):
+        return [Problem(where, f"must be a regular expression string, got {pattern!r}")]
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [Problem(where, f"invalid regular expression: {exc}")]
+    return []
+
+
+def _quality_problems(item, where):
+    if not isinstance(item, dict):
+        return [Problem(where, "must be a quality rule (a mapping)")]
+    problems = []
+    kind = item.get("type", "library")
+    if kind not in QUALITY_TYPES:
+        problems.append(Problem(f"{where}.type", f"unknown quality type {kind!r}; expected one of {', '.join(QUALITY_TYPES)}"))
+        return problems
+    operators = [op for op in OPERATORS if op in item]
+    if kind in ("library", "sql") and len(operators) > 1:
+        problems.append(Problem(where, f"has several operators ({', '.join(operators)}); a rule takes exactly one"))
+    for op in operators:
+        value = item[op]
+        if op in NUMERIC_OPERATORS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(Problem(f"{where}.{op}", f"must be a number, got {value!r}"))
+        if op in RANGE_OPERATORS:
+            if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
+                problems.append(Problem(f"{where}.{op}", f"must be a list of two numbers, got {value!r}"))
+            elif value[0] > value[1]:
+                problems.append(Problem(f"{where}.{op}", f"the smaller bound comes first, got {value!r}"))
+    if kind == "sql":
+        if not item.get("query"):
+            problems.append(Problem(f"{where}.query", "is required for a sql rule"))
+        if not operators:
+            problems.append(Problem(where, "a sql rule needs an operator to compare its result with"))
+    if kind == "library":
+        metric = item.get("metric")
+        if metric is not None and metric not in METRICS_31:
+            problems.append(Problem(f"{where}.metric", f"unknown metric {metric!r}; expected one of {', '.join(METRICS_31)}"))
+        rule = (item.get("rule") or "").lower()
+        if rule in ("regex", "pattern") and isinstance(item.get("mustBe"), str):
+            problems.extend(_regex_problems(item["mustBe"], f"{where}.mustBe"))
+        pattern = (item.get("arguments") or {}).get("pattern") if isinstance(item.get("arguments"), dict) else None
+        if pattern is not None:
+            problems.extend(_regex_problems(pattern, f"{where}.arguments.pattern"))
+        if not operators and not metric and not item.get("rule"):
+            problems.append(Problem(where, "a library rule needs a metric (or rule) or an operator"))
+    return problems
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --- lint: departures from the official JSON Schema of the document's apiVersion ---
+
+
+def lint(document, api_version):
+    """Warnings for an accepted document that departs from its official JSON Schema."""
+    warnings = []
+    raw = str(document.get("apiVersion", ""))
+    if raw and not raw.startswith("v"):
+        warnings.append(Problem("apiVersion", f"the official schema spells it 'v{raw}'"))
+    if api_version and api_version.startswith("v3.0"):
+        warnings.extend(_lint_30(document))
+    else:
+        warnings.extend(_lint_json_schema(document))
+    return [str(w) for w in warnings]
+
+
+def _lint_30(document):
+    """ODCS 3.0.x facts: status is required, a closed list of logical types, `rule` on library items."""
+    warnings = []
+    if not document.get("status"):
+        warnings.append(Problem("status", "required by the v3.0.x schema"))
+    for where, prop in _properties(document):
+        logical = prop.get("logicalType")
+        if logical in ("timestamp", "time"):
+            warnings.append(Problem(f"{where}.logicalType", f"{logical!r} is a v3.1.0 logical type, not in v3.0.x"))
+    for where, item in _quality_items(document):
+        kind = item.get("type", "library")
+        if kind == "library" and not item.get("rule"):
+            warnings.append(Problem(where, "the v3.0.x schema requires `rule` on library quality items"))
+        if kind == "library" and item.get("metric"):
+            warnings.append(Problem(f"{where}.metric", "`metric` is a v3.1.0 field; v3.0.x names rules with `rule`"))
+        if kind == "custom" and not (item.get("engine") and item.get("implementation")):
+            warnings.append(Problem(where, "the schema requires `engine` and `implementation` on custom rules"))
+    return warnings
+
+
+@lru_cache(maxsize=1)
+def _official_validator():
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
+    return jsonschema.Draft201909Validator(schema)
+
+
+def _lint_json_schema(document):
+    """v3.1.0 documents: the JSON Schema shipped with the official ODCS package."""
+    warnings = []
+    errors = sorted(_official_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
+    for error in errors[:20]:
+        warnings.append(Problem(_dotted(list(error.absolute_path)), _short(error.message)))
+    for where, item in _quality_items(document):
+        if item.get("rule"):
+            warnings.append(Problem(f"{where}.rule", "`rule` is deprecated in v3.1.0; use `metric`"))
+    return warnings
+
+
+def _short(message, limit=200):
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _properties(document):
+    for i, obj in enumerate(document.get("schema") or []):
+        for j, prop in enumerate(obj.get("properties") or []):
+            yield f"schema[{i}].properties[{j}]", prop
+
+
+def _quality_items(document):
+    for i, obj in enumerate(document.get("schema") or []):
+        for k, item in enumerate(obj.get("quality") or []):
+            yield f"schema[{i}].quality[{k}]", item
+        for j, prop in enumerate(obj.get("properties") or []):
+            for k, item in enumerate(prop.get("quality") or []):
+                yield f"schema[{i}].properties[{j}].quality[{k}]", item
+
+
+# --- canonical form ---
+
+
+def canonical_json(document):
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def fingerprint(document):
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def to_yaml(document):
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)

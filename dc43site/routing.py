@@ -1,0 +1,8 @@
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import AllowedHostsOriginValidator
+from channels.routing import URLRouter
+
+from registry.routing import websocket_urlpatterns
+
+# Sessions authenticate the socket; the Origin header must name an allowed host.
+websocket_application = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))

@@ -1,0 +1,327 @@
+"""The run registry: runs, their micro-batches, the datasets they publish, and the event log.
+
+These model names are the public audit API. Records are evidence: the admin
+shows them read-only, and only the verbs below change them.
+"""
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from contracts.models import Contract, ContractVersion
+
+HOSTNAME = socket.gethostname()
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    OK = "ok"
+    WARN = "warn"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class BatchStatus(models.TextChoices):
+    OK = "ok"
+    WARN = "warn"
+    BLOCK = "block"
+    EMPTY = "empty"
+
+
+class RunType(models.TextChoices):
+    OBSERVE = "observe"
+    ENFORCE = "enforce"
+
+
+class VersionStatus(models.TextChoices):
+    OK = "ok"
+    WARN = "warn"
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="datasets")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("dataset-detail", args=[self.name])
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunQuerySet(models.QuerySet):
+    def orphaned(self):
+        """Running runs whose owner is gone: a dead pid on this host, or a stale heartbeat anywhere."""
+        stale = timezone.now() - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT)
+        running = self.filter(status=RunStatus.RUNNING)
+        ids = set(running.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)).values_list("id", flat=True))
+        for run_id, pid in running.filter(owner_host=HOSTNAME).exclude(id__in=ids).values_list("id", "owner_pid"):
+            if pid and pid != os.getpid() and not pid_alive(pid):
+                ids.add(run_id)
+        return self.filter(id__in=ids)
+
+    def mark_interrupted_orphans(self):
+        """Mark runs whose process died as `interrupted`; returns how many."""
+        count = 0
+        for run in self.orphaned():
+            run.interrupt("its process is gone (no heartbeat, or pid no longer running)")
+            count += 1
+        return count
+
+    def with_rejects(self, since=None, until=None):
+        runs = self.filter(batches__rejected_rows__gt=0)
+        if since:
+            runs = runs.filter(started_at__gte=since)
+        if until:
+            runs = runs.filter(started_at__lt=until)
+        return runs.distinct()
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scenario = models.CharField(max_length=64)
+    run_type = models.CharField(max_length=16, choices=RunType.choices, default=RunType.OBSERVE)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    reason = models.TextField(blank=True)
+    requested_seconds = models.PositiveIntegerField()
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    started_via = models.CharField(max_length=16, default="user", help_text="user, command or python")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    owner_host = models.CharField(max_length=255, default="", blank=True)
+    owner_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    contract_version = models.ForeignKey(
+        ContractVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
+        help_text="The output contract version the run was checked against.",
+    )
+    schema_gate = models.JSONField(
+        default=dict, blank=True, help_text="Schema snapshot and differences found at the gate."
+    )
+    last_seq = models.PositiveIntegerField(default=0, help_text="Sequence number of the newest RunEvent.")
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["status", "-started_at"], name="run_status_started"),
+            models.Index(fields=["scenario", "-started_at"], name="run_scenario_started"),
+            models.Index(fields=["-started_at"], name="run_started"),
+        ]
+        permissions = [("start_run", "Can start pipeline runs")]
+
+    def __str__(self):
+        return f"{self.scenario} {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("run-detail", args=[self.id])
+
+    @property
+    def is_running(self):
+        return self.status == RunStatus.RUNNING
+
+    @property
+    def started_by_label(self):
+        if self.started_by_id:
+            return self.started_by.get_username()
+        return self.started_via
+
+    @property
+    def duration(self):
+        if self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def version_prefix(self):
+        """Dataset versions of this run start with its start time, so they sort by time."""
+        return f"{self.started_at:%Y%m%dT%H%M%S%fZ}-{self.id.hex[:8]}"
+
+    def slice_version(self, batch_id):
+        return f"{self.version_prefix}-b{batch_id:06d}"
+
+    def claim(self):
+        """Record that this process owns the run and is alive."""
+        self.owner_host = HOSTNAME
+        self.owner_pid = os.getpid()
+        self.heartbeat_at = timezone.now()
+        Run.objects.filter(pk=self.pk).update(
+            owner_host=self.owner_host, owner_pid=self.owner_pid, heartbeat_at=self.heartbeat_at
+        )
+
+    def beat(self):
+        Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+    def append_event(self, kind, payload=None):
+        """Append to the run's event log with the next sequence number; call inside a transaction."""
+        Run.objects.filter(pk=self.pk).update(last_seq=F("last_seq") + 1)
+        self.last_seq = Run.objects.filter(pk=self.pk).values_list("last_seq", flat=True).get()
+        event = RunEvent.objects.create(run=self, seq=self.last_seq, kind=kind, payload=payload or {})
+        transaction.on_commit(lambda: notify(self.id, event.seq))
+        return event
+
+    def log(self, kind, payload=None):
+        """Append an event in its own transaction."""
+        with transaction.atomic():
+            return self.append_event(kind, payload)
+
+    def derived_status(self):
+        """The final status follows from the batches: never forced."""
+        statuses = set(self.batches.values_list("status", flat=True))
+        if BatchStatus.BLOCK in statuses:
+            return RunStatus.BLOCKED
+        if BatchStatus.WARN in statuses:
+            return RunStatus.WARN
+        return RunStatus.OK
+
+    def finish(self, status=None, reason=""):
+        """Commit the final state, then publish `complete`: the page never sees an unfinished 'complete'."""
+        with transaction.atomic():
+            locked = Run.objects.select_for_update().get(pk=self.pk)
+            if locked.status != RunStatus.RUNNING:
+                self.status, self.reason, self.finished_at = locked.status, locked.reason, locked.finished_at
+                return False
+            self.status = status or self.derived_status()
+            self.reason = reason or self.reason
+            self.finished_at = timezone.now()
+            self.heartbeat_at = self.finished_at
+            Run.objects.filter(pk=self.pk).update(
+                status=self.status, reason=self.reason, finished_at=self.finished_at, heartbeat_at=self.heartbeat_at
+            )
+            self.append_event("complete", {"status": self.status, "reason": self.reason})
+        return True
+
+    def interrupt(self, reason):
+        return self.finish(RunStatus.INTERRUPTED, reason)
+
+    def totals(self):
+        agg = self.batches.aggregate(
+            rows=models.Sum("row_count"),
+            violations=models.Sum("violations"),
+            rejected=models.Sum("rejected_rows"),
+            batches=models.Count("id"),
+        )
+        return {key: value or 0 for key, value in agg.items()}
+
+
+class MicroBatch(models.Model):
+    class Stream(models.TextChoices):
+        MAIN = "main"
+        REJECTS = "rejects"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="batches")
+    stream = models.CharField(max_length=16, choices=Stream.choices, default=Stream.MAIN)
+    batch_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=BatchStatus.choices)
+    row_count = models.PositiveBigIntegerField(default=0)
+    violations = models.PositiveBigIntegerField(default=0, help_text="Rows that broke at least one rule.")
+    rejected_rows = models.PositiveBigIntegerField(default=0, help_text="Rows routed to the rejects dataset.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Per-rule measurements.")
+    progress = models.JSONField(default=dict, blank=True, help_text="Spark progress figures of the batch.")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "stream", "batch_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "stream", "batch_id"], name="unique_run_stream_batch"),
+        ]
+        verbose_name_plural = "micro-batches"
+
+    def __str__(self):
+        return f"batch {self.batch_id} of {self.run_id} ({self.status})"
+
+
+class DatasetVersionQuerySet(models.QuerySet):
+    def published_under(self, dataset_name):
+        """Which versions of a dataset were published, under which contract version, with what status."""
+        return (
+            self.filter(dataset__name=dataset_name)
+            .select_related("contract_version__contract", "run")
+            .order_by("-created_at", "-version")
+        )
+
+
+class DatasetVersion(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=128, help_text="Sorts by time: run start, run id, batch id.")
+    status = models.CharField(max_length=8, choices=VersionStatus.choices)
+    contract_version = models.ForeignKey(
+        ContractVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="dataset_versions"
+    )
+    row_count = models.PositiveBigIntegerField()
+    violations = models.PositiveBigIntegerField(default=0)
+    path = models.CharField(max_length=1024)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_versions")
+    micro_batch = models.ForeignKey(MicroBatch, on_delete=models.CASCADE, related_name="dataset_versions")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = DatasetVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dataset", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="unique_dataset_version")]
+        indexes = [models.Index(fields=["dataset", "-created_at"], name="version_dataset_created")]
+
+    def __str__(self):
+        return f"{self.dataset.name}@{self.version}"
+
+
+class RunEvent(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_run_seq")]
+
+    def __str__(self):
+        return f"{self.run_id} #{self.seq} {self.kind}"
+
+
+def run_group(run_id):
+    return f"run-{run_id}"
+
+
+def notify(run_id, seq):
+    """Wake the live pages watching a run; they read the events themselves from the log."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(run_group(run_id), {"type": "run.event", "seq": seq})
+    except Exception:  # a live page missing a wake-up reads the log on its next poll
+        import logging
+
+        logging.getLogger("dc43.registry").warning("could not notify watchers of run %s", run_id, exc_info=True)
