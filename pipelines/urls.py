@@ -4,4 +4,5 @@ from pipelines import views
 
 urlpatterns = [
     path("", views.scenarios, name="scenarios"),
+    path("scenarios/<slug:key>/run/", views.start, name="scenario-run"),
 ]

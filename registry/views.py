@@ -1,52 +1,86 @@
-from django.core.paginator import Paginator
-from django.db.models import Count, Max
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from registry.models import Dataset, Run, RunStatus
+from registry.access import can_view_runs
+from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunStatus
+from registry.pages import KeysetPage
+from registry.presenters import RunPage
 
 RUNS_PER_PAGE = 25
+VERSIONS_PER_PAGE = 50
+
+
+def require_run_viewer(request):
+    if not can_view_runs(request.user):
+        raise PermissionDenied("Seeing runs needs the 'Can view run' permission; ask an administrator.")
 
 
 @require_GET
 def run_list(request):
+    require_run_viewer(request)
     Run.objects.mark_interrupted_orphans()
-    runs = Run.objects.select_related("started_by").order_by("-started_at")
     scenario = request.GET.get("scenario", "")
     status = request.GET.get("status", "")
+    runs = Run.objects.select_related("started_by")
     if scenario:
         runs = runs.filter(scenario=scenario)
     if status:
         runs = runs.filter(status=status)
-    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    filters = "&".join(f"{k}={v}" for k, v in (("scenario", scenario), ("status", status)) if v)
+    page = KeysetPage(runs, "started_at", request.GET, RUNS_PER_PAGE)
+    totals = batch_totals(page.items)
+    for run in page.items:
+        run.totals_row = totals.get(run.id, {})
     return render(
         request,
         "registry/run_list.html",
         {
-            "page_obj": page,
-            "runs": page.object_list,
+            "page": page,
+            "runs": page.items,
             "scenario": scenario,
             "status": status,
             "statuses": RunStatus.values,
-            "scenarios": sorted(set(Run.objects.values_list("scenario", flat=True).distinct())),
-            "querystring_prefix": f"{filters}&" if filters else "",
+            "scenarios": known_scenarios(scenario),
         },
     )
 
 
+def batch_totals(runs):
+    """Batches, rows and quarantined rows of a page of runs, in one grouped query."""
+    rows = (
+        MicroBatch.objects.filter(run__in=[run.id for run in runs])
+        .order_by()
+        .values("run_id")
+        .annotate(batches=Count("id"), rows=Sum("row_count"), rejected=Sum("rejected_rows"))
+    )
+    return {row["run_id"]: row for row in rows}
+
+
+def known_scenarios(selected):
+    # Without order_by() the model's ordering would join the DISTINCT and return every run.
+    keys = set(Run.objects.order_by().values_list("scenario", flat=True).distinct())
+    return sorted(keys | ({selected} if selected else set()))
+
+
 @require_GET
 def run_detail(request, run_id):
-    run = get_object_or_404(Run.objects.select_related("started_by", "contract_version__contract"), id=run_id)
-    batches = run.batches.order_by("stream", "batch_id")
-    versions = run.dataset_versions.select_related("dataset").order_by("dataset__name", "version")
-    return render(request, "registry/run_detail.html", {"run": run, "batches": batches, "versions": versions})
+    require_run_viewer(request)
+    page = RunPage.load(run_id)
+    if page is None:
+        raise Http404("No run with this id.")
+    return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
 
 
 @require_GET
 def dataset_list(request):
+    # The newest version of each dataset through its (dataset, created_at) index, never a scan of all versions.
+    newest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-pk")
     datasets = Dataset.objects.select_related("contract").annotate(
-        version_count=Count("versions"), last_published=Max("versions__created_at")
+        last_published=Subquery(newest.values("created_at")[:1]),
+        last_version=Subquery(newest.values("version")[:1]),
+        last_status=Subquery(newest.values("status")[:1]),
     )
     return render(request, "registry/dataset_list.html", {"datasets": datasets})
 
@@ -54,10 +88,10 @@ def dataset_list(request):
 @require_GET
 def dataset_detail(request, name):
     dataset = get_object_or_404(Dataset.objects.select_related("contract"), name=name)
-    versions = dataset.versions.select_related("contract_version__contract", "run").order_by("-created_at", "-version")
-    page = Paginator(versions, 50).get_page(request.GET.get("page"))
+    versions = dataset.versions.select_related("contract_version__contract", "run", "micro_batch")
+    page = KeysetPage(versions, "created_at", request.GET, VERSIONS_PER_PAGE)
     return render(
         request,
         "registry/dataset_detail.html",
-        {"dataset": dataset, "page_obj": page, "versions": page.object_list, "querystring_prefix": ""},
+        {"dataset": dataset, "page": page, "versions": page.items, "can_view_runs": can_view_runs(request.user)},
     )

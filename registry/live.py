@@ -1,0 +1,55 @@
+"""Live updates of a run page: the events a client has not seen, as HTML fragments.
+
+A client says the last sequence number it holds. Its page then holds exactly what
+`RunPage` lists for that number, so every later event becomes: an append for what
+is new (a batch badge, a timeline entry, the versions a batch published), and a
+wholesale re-render of the small regions that summarise (header, stages, totals,
+chart, DQ summary, quarantine, gate). A replayed batch re-renders its lists whole
+instead of appending, so nothing shows twice.
+"""
+
+from dataclasses import dataclass
+
+from django.template.loader import render_to_string
+
+from registry.presenters import RunPage, event_batch_key
+
+
+@dataclass
+class Update:
+    html: str
+    seq: int
+    finished: bool
+
+
+def updates_since(run_id, seen):
+    """The fragments that bring a page from `seen` to the run's newest event; None for an unknown run."""
+    page = RunPage.load(run_id)
+    if page is None:
+        return None
+    if page.seq <= seen:
+        return Update("", seen, page.finished)
+    known = {event_batch_key(e) for e in page.events if e.kind == "batch" and e.seq <= seen}
+    new_batches, replayed = [], False
+    for event in page.events_after(seen):
+        if event.kind == "batch":
+            key = event_batch_key(event)
+            batch = page.batch_for(event)
+            if key in known:
+                replayed = True
+            elif batch is not None:
+                known.add(key)
+                new_batches.append(batch)
+    html = render_to_string(
+        "registry/run_update.html",
+        {
+            "run": page.run,
+            "page": page,
+            "oob": True,
+            "replayed": replayed,
+            "new_batches": [] if replayed else new_batches,
+            "new_versions": [] if replayed else [v for b in new_batches for v in page.versions_of(b)],
+            "new_entries": [e for e in page.timeline if e.seq > seen],
+        },
+    )
+    return Update(html, page.seq, page.finished)

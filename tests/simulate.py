@@ -1,0 +1,154 @@
+"""A streaming run as the runner records it, without Spark: rows and events through the model verbs.
+
+Consumer and browser tests drive pages with it; it follows docs/architecture.md
+(event kinds and payloads, one transaction per batch, `complete` after `finish`).
+"""
+
+import threading
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.demo import load_demo_contracts
+from contracts.models import Contract, ContractVersion
+from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunStatus
+
+OUTPUT, REJECTS = "demo.streaming.events_processed", "demo.streaming.events_rejects"
+SNAPSHOT = [
+    {"name": "timestamp", "type": "timestamp", "nullable": False},
+    {"name": "value", "type": "bigint", "nullable": False},
+    {"name": "quality_flag", "type": "string", "nullable": False},
+]
+VALUE_MISSING = {"column": "value", "expected": "bigint, required", "found": "missing", "verdict": "block",
+                 "problem": "required column is missing"}
+
+
+def demo_version(contract_id):
+    if not ContractVersion.objects.filter(contract__contract_id=contract_id).exists():
+        load_demo_contracts(Contract, ContractVersion)  # transactional tests flush what the migration loaded
+    return ContractVersion.objects.resolve(contract_id, "0.1.0")
+
+
+class SimulatedRun:
+    def __init__(self, scenario="streaming-valid", run_type="observe", seconds=8, user=None, run=None):
+        self.output = demo_version(OUTPUT)
+        self.rejects = demo_version(REJECTS)
+        self.run = run or Run.objects.create(
+            scenario=scenario, run_type=run_type, requested_seconds=seconds, started_by=user,
+            started_via="user" if user else "python",
+        )
+        self.run.claim()
+        self.next_batch = 0
+        self.milestones = set()
+
+    def stage(self, stage, status, detail=""):
+        self.run.log("stage", {"stage": stage, "status": status, "detail": detail})
+
+    def start(self):
+        run = self.run
+        run.log("started", {"scenario": run.scenario, "run_type": run.run_type, "seconds": run.requested_seconds})
+        self.stage("setup", "done")
+        self.stage("read", "done", "rate source, 6 rows/s")
+        self.stage("gate", "active")
+        return self
+
+    def gate(self, differences=()):
+        verdict = "block" if any(d["verdict"] == "block" for d in differences) else "warn" if differences else "ok"
+        contract = f"{OUTPUT}@0.1.0"
+        snapshot = [c for c in SNAPSHOT if not any(d["column"] == c["name"] for d in differences)]
+        with transaction.atomic():
+            Run.objects.filter(pk=self.run.pk).update(
+                contract_version=self.output,
+                schema_gate={"verdict": verdict, "differences": list(differences), "snapshot": snapshot, "contract": contract},
+            )
+            self.run.append_event("gate", {"verdict": verdict, "differences": list(differences), "contract": contract})
+        if verdict == "block":
+            self.stage("gate", "blocked", "value: required column is missing")
+            self.run.finish(RunStatus.BLOCKED, "schema gate: required column `value` is missing")
+        else:
+            self.stage("gate", "done")
+            self.stage("streaming", "active")
+        return self
+
+    def batch(self, rows, failed=0, rejected=0):
+        run, batch_id = self.run, self.next_batch
+        self.next_batch += 1
+        status = "empty" if rows == 0 else "warn" if failed else "ok"
+        now = timezone.now()
+        rules = [
+            {"rule": "mustBeGreaterOrEqualTo", "column": "value", "failed": failed, "value": 0,
+             "verdict": "warn" if failed else "ok", "severity": "error", "skipped": False, "note": ""},
+            {"rule": "not_null", "column": "value", "failed": 0, "value": None, "verdict": "ok",
+             "severity": "error", "skipped": False, "note": ""},
+        ]
+        metrics = {"rules": rules, "reasons": {"value >= 0": failed} if failed else {},
+                   "reject_sample": [{"timestamp": now.isoformat(), "value": -4 * (batch_id + 1), "quality_flag": "warning",
+                                      "reject_reasons": ["value >= 0"]}] if rejected else []}
+        with transaction.atomic():
+            mb = MicroBatch.objects.create(
+                run=run, batch_id=batch_id, status=status, row_count=rows, violations=failed, rejected_rows=rejected,
+                metrics=metrics, started_at=now - timedelta(milliseconds=120), finished_at=now,
+            )
+            if rows - rejected > 0:
+                self.version(mb, OUTPUT, self.output, rows - rejected, failed - rejected, "warn" if failed > rejected else "ok")
+            if rejected:
+                self.version(mb, REJECTS, self.rejects, rejected, rejected, "warn")
+            run.append_event("batch", {"stream": "main", "batch_id": batch_id, "status": status, "rows": rows,
+                                       "violations": failed, "rejected": rejected, "micro_batch": mb.pk})
+            if rows and "first_rows" not in self.milestones:
+                self.milestone("first_rows", batch_id, f"First rows written at batch {batch_id}")
+            if rejected and "first_quarantine" not in self.milestones:
+                self.milestone("first_quarantine", batch_id, f"The reject sink activated at batch {batch_id}")
+        return mb
+
+    def milestone(self, name, batch_id, text):
+        self.milestones.add(name)
+        self.run.append_event("milestone", {"milestone": name, "batch_id": batch_id, "text": text})
+
+    def version(self, mb, dataset_name, contract_version, rows, violations, status):
+        dataset, _ = Dataset.objects.get_or_create(name=dataset_name, defaults={"contract": contract_version.contract})
+        version = self.run.slice_version(mb.batch_id)
+        DatasetVersion.objects.create(
+            dataset=dataset, version=version, status=status, contract_version=contract_version, row_count=rows,
+            violations=violations, path=f"/data/{dataset_name}/{version}/", run=self.run, micro_batch=mb,
+        )
+
+    def finish(self):
+        self.stage("streaming", "done")
+        self.stage("complete", "done")
+        self.run.finish()
+        return self.run
+
+
+def play(sim, kind="valid", batches=4, pause=0.0):
+    """Play a whole scenario: `valid`, `rejects` or `schema-break`; `pause` seconds between steps."""
+    sim.start()
+    time.sleep(pause)
+    if kind == "schema-break":
+        sim.gate([VALUE_MISSING])
+        return sim.run
+    sim.gate()
+    for i in range(batches):
+        time.sleep(pause)
+        rows = 0 if i == 0 else 6
+        failed = (i % 2) * 2 if kind == "rejects" else 0
+        sim.batch(rows, failed=failed, rejected=failed if kind == "rejects" else 0)
+    time.sleep(pause)
+    return sim.finish()
+
+
+def play_in_thread(sim, **kwargs):
+    """Play from another thread, with its own DB connection, as the runner does."""
+    from django.db import connection
+
+    def target():
+        try:
+            play(sim, **kwargs)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread

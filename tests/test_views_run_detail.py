@@ -1,0 +1,156 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from contracts.models import Contract
+from registry.models import MicroBatch, Run, RunEvent
+from simulate import SimulatedRun, play
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client, run):
+    response = client.get(run.get_absolute_url())
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_healthy_run_shows_its_batches_versions_and_ok_status(client, viewer):
+    run = play(SimulatedRun("streaming-valid"), "valid", batches=4)
+    client.force_login(viewer)
+    html = page(client, run)
+    assert "status: ok" in html
+    for batch_id in range(4):
+        assert html.count(f'id="batch-main-{batch_id}"') == 1
+    assert html.count('<tr id="version-') == 3  # the empty first batch publishes nothing
+    assert "First rows written at batch 1" in html
+    assert "Run ended ok" in html
+    assert 'id="run-quarantine" class=""' in html
+    assert "ws-connect" not in html  # finished: nothing to watch
+
+
+def test_a_reject_run_shows_the_quarantine_summary(client, viewer):
+    run = play(SimulatedRun("streaming-dq-rejects"), "rejects", batches=4)
+    client.force_login(viewer)
+    html = page(client, run)
+    assert "status: warn" in html
+    assert "2 quarantined" in html
+    assert "The reject sink activated at batch 1" in html
+    assert "<strong>4</strong> rows quarantined, the first at batch 1" in html
+    assert "<code>value &gt;= 0</code></td><td class=\"num\">4</td>" in html
+    assert "/datasets/demo.streaming.events_rejects/" in html
+    assert "<code>/data/demo.streaming.events_rejects</code>" in html
+
+
+def test_a_blocked_run_shows_the_schema_difference_and_no_batches(client, viewer):
+    run = play(SimulatedRun("streaming-schema-break", run_type="enforce"), "schema-break")
+    client.force_login(viewer)
+    html = page(client, run)
+    assert "status: blocked" in html
+    assert 'class="card gate gate-block"' in html
+    assert "<td><code>value</code></td><td>bigint, required</td><td>missing</td>" in html
+    assert 'id="batch-main-' not in html
+    assert "No micro-batch: the schema gate blocked the run" in html
+    assert "Nothing was published" in html
+
+
+def test_a_running_run_connects_its_socket_with_the_seq_it_rendered(client, viewer):
+    sim = SimulatedRun("streaming-valid").start()
+    client.force_login(viewer)
+    html = page(client, sim.run)
+    assert f'ws-connect="/ws/runs/{sim.run.id}/"' in html
+    assert '<input type="hidden" id="live-seq" name="last_seq" value="4">' in html
+    assert '<li class="stage stage-active" aria-current="step">' in html
+    assert "Waiting for the first micro-batch" in html
+
+
+def test_rows_committed_after_the_run_row_wait_for_their_event(client, viewer):
+    sim = SimulatedRun("streaming-valid").start().gate()
+    sim.batch(6)
+    # A batch whose event is not in the log yet (as if read between the two).
+    MicroBatch.objects.create(run=sim.run, batch_id=7, status="ok", row_count=6,
+                              started_at=timezone.now(), finished_at=timezone.now())
+    client.force_login(viewer)
+    html = page(client, sim.run)
+    assert 'id="batch-main-0"' in html
+    assert 'id="batch-main-7"' not in html
+
+
+def test_run_text_with_html_is_shown_escaped(client, viewer):
+    sim = SimulatedRun("<script>alert('scenario')</script>").start().gate()
+    Contract.objects.filter(pk=sim.output.contract_id).update(contract_id="evil<b>contract")
+    sim.milestone("first_rows", 0, "<img src=x onerror=alert(1)>")
+    sim.run.finish("failed", "boom <script>alert('reason')</script>")
+    client.force_login(viewer)
+    html = page(client, sim.run)
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert "<b>contract" not in html
+    assert "&lt;script&gt;alert(&#x27;reason&#x27;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "evil&lt;b&gt;contract" in html
+
+
+def test_users_without_the_view_permission_get_403(client, outsider):
+    run = SimulatedRun().run
+    client.force_login(outsider)
+    assert client.get(run.get_absolute_url()).status_code == 403
+
+
+def test_an_unknown_run_is_404(client, viewer):
+    client.force_login(viewer)
+    assert client.get("/runs/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def big_run(batches):
+    """A finished run with many batches, written in bulk."""
+    sim = SimulatedRun("streaming-dq-rejects").start().gate()
+    run, now = sim.run, timezone.now()
+    MicroBatch.objects.bulk_create(
+        MicroBatch(run=run, batch_id=i, status="warn", row_count=6, violations=1, rejected_rows=1,
+                   metrics={"rules": [{"rule": "mustBeGreaterOrEqualTo", "column": "value", "failed": 1}],
+                            "reasons": {"value >= 0": 1}},
+                   started_at=now - timedelta(seconds=1), finished_at=now)
+        for i in range(batches)
+    )
+    start = run.last_seq
+    RunEvent.objects.bulk_create(
+        RunEvent(run=run, seq=start + 1 + i, kind="batch", payload={"stream": "main", "batch_id": i, "status": "warn"})
+        for i in range(batches)
+    )
+    Run.objects.filter(pk=run.pk).update(last_seq=start + batches)
+    for i, mb in enumerate(MicroBatch.objects.filter(run=run).order_by("batch_id")):
+        sim.version(mb, "demo.streaming.events_processed", sim.output, 5, 0, "ok")
+        sim.version(mb, "demo.streaming.events_rejects", sim.rejects, 1, 1, "warn")
+    run.finish()
+    return run
+
+
+def test_the_page_costs_the_same_queries_for_5_or_500_batches(client, viewer, django_assert_num_queries):
+    small, large = big_run(5), big_run(500)
+    client.force_login(viewer)
+    client.get(small.get_absolute_url())  # warm the session and permission caches alike for both
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        html_small = page(client, small)
+    with CaptureQueriesContext(connection) as many:
+        html_large = page(client, large)
+    assert len(many) == len(few)
+    assert html_large.count('<li id="batch-main-') == 500
+    assert html_small.count('<li id="batch-main-') == 5
+
+
+def test_the_page_renders_within_a_fixed_query_budget(client, viewer, django_assert_max_num_queries):
+    run = big_run(500)
+    client.force_login(viewer)
+    with django_assert_max_num_queries(8):
+        page(client, run)
+
+
+def test_only_get_is_allowed(client, viewer):
+    run = SimulatedRun().run
+    client.force_login(viewer)
+    assert client.post(run.get_absolute_url()).status_code == 405
