@@ -12,6 +12,7 @@ from registry.models import Run, run_group
 
 # Close codes the page can tell apart; the htmx ws extension only reconnects after 1006/1011-1013.
 NOT_LOGGED_IN, FORBIDDEN, UNKNOWN_RUN, BAD_MESSAGE = 4401, 4403, 4404, 4400
+FINISHED = 1000
 
 
 def poll_seconds(layer):
@@ -81,4 +82,4 @@ class RunConsumer(AsyncWebsocketConsumer):
             self.seen = update.seq
             if update.finished:
                 self.done = True
-                await self.close()
+                await self.close(FINISHED)

@@ -1,0 +1,219 @@
+"""What a run page's websocket receives (registry.consumers.RunConsumer)."""
+
+import json
+import re
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from dc43site.routing import websocket_application
+from simulate import SimulatedRun, play
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(user):
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def communicator(run_id, cookie=None, origin=b"http://testserver"):
+    headers = [(b"host", b"testserver"), (b"origin", origin)]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(websocket_application, f"/ws/runs/{run_id}/", headers=headers)
+
+
+async def open_at(comm, seq):
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.send_to(text_data=json.dumps({"last_seq": seq}))
+
+
+def ids(html, prefix):
+    return re.findall(rf'id="({prefix}[^"]*)"', html)
+
+
+def seq_of(html):
+    return int(re.search(r'id="live-seq" name="last_seq" value="(\d+)" hx-swap-oob="true"', html).group(1))
+
+
+@pytest.fixture
+def poll_rarely(settings):
+    settings.DC43_LIVE_POLL_SECONDS = 60
+
+
+def test_a_client_resuming_from_a_seq_receives_exactly_the_later_events_in_order(viewer, poll_rarely):
+    run = play(SimulatedRun("streaming-dq-rejects"), "rejects", batches=4)
+    batch_seqs = {e.payload["batch_id"]: e.seq for e in run.events.filter(kind="batch")}
+    seen = batch_seqs[1]  # the client holds batches 0 and 1
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(run.id, cookie)
+        await open_at(comm, seen)
+        html = await comm.receive_from()
+        closed = await comm.receive_output()
+        await comm.disconnect()
+        return html, closed
+
+    html, closed = async_to_sync(scenario)()
+    assert ids(html, "batch-main-") == ["batch-main-2", "batch-main-3"]
+    assert ids(html, "dq-main-") == ["dq-main-2", "dq-main-3"]
+    later = list(run.events.filter(seq__gt=seen, kind__in=["milestone", "complete"]).values_list("seq", flat=True))
+    assert ids(html, "event-") == [f"event-{s}" for s in later]
+    assert seq_of(html) == run.last_seq
+    assert 'hx-swap-oob="beforeend:#batches"' in html
+    assert "status: warn" in html  # the header shows the final state
+    assert closed == {"type": "websocket.close", "code": 1000}  # finished and sent: nothing more to watch
+
+
+def test_a_client_that_has_everything_receives_nothing(viewer, poll_rarely):
+    run = play(SimulatedRun(), "valid", batches=2)
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(run.id, cookie)
+        await open_at(comm, run.last_seq)
+        closed = await comm.receive_output()
+        await comm.disconnect()
+        return closed
+
+    assert async_to_sync(scenario)() == {"type": "websocket.close", "code": 1000}
+
+
+def test_a_live_event_after_connect_is_delivered(viewer, poll_rarely):
+    sim = SimulatedRun().start().gate()
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, sim.run.last_seq)
+        assert await comm.receive_nothing(timeout=0.3)
+        await database_sync_to_async(sim.batch)(0)
+        first = await comm.receive_from(timeout=3)
+        await database_sync_to_async(sim.batch)(6)
+        second = await comm.receive_from(timeout=3)
+        await comm.disconnect()
+        return first, second
+
+    first, second = async_to_sync(scenario)()
+    assert ids(first, "batch-main-") == ["batch-main-0"]
+    assert ids(second, "batch-main-") == ["batch-main-1"]
+    assert "First rows written at batch 1" in second
+    assert seq_of(second) > seq_of(first)
+
+
+def test_events_appended_without_a_notification_arrive_by_polling(viewer, settings, monkeypatch):
+    settings.DC43_LIVE_POLL_SECONDS = 0.2
+    monkeypatch.setattr("registry.models.notify", lambda run_id, seq: None)  # as from another process
+    sim = SimulatedRun().start().gate()
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, sim.run.last_seq)
+        await database_sync_to_async(sim.batch)(6)
+        html = await comm.receive_from(timeout=3)
+        await comm.disconnect()
+        return html
+
+    assert ids(async_to_sync(scenario)(), "batch-main-") == ["batch-main-0"]
+
+
+def test_completion_is_delivered_and_the_socket_closes_normally(viewer, poll_rarely):
+    sim = SimulatedRun().start().gate()
+    sim.batch(6)
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, sim.run.last_seq)
+        await database_sync_to_async(sim.finish)()
+        messages = []
+        while True:
+            output = await comm.receive_output(timeout=3)
+            if output["type"] == "websocket.close":
+                break
+            messages.append(output["text"])
+        await comm.disconnect()
+        return "".join(messages), output
+
+    html, closed = async_to_sync(scenario)()
+    assert "Run ended ok" in html
+    assert "status: ok" in html
+    assert "live</span>" not in html
+    assert closed["code"] == 1000
+
+
+def test_a_replayed_batch_replaces_its_badge_instead_of_appending(viewer, poll_rarely):
+    sim = SimulatedRun().start().gate()
+    batch = sim.batch(6)
+    seen = sim.run.last_seq
+    batch.row_count = 7
+    batch.save()
+    sim.run.log("batch", {"stream": "main", "batch_id": 0, "status": "ok", "rows": 7, "micro_batch": batch.pk})
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, seen)
+        html = await comm.receive_from()
+        await comm.disconnect()
+        return html
+
+    html = async_to_sync(scenario)()
+    assert 'hx-swap-oob="beforeend:#batches"' not in html
+    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert ids(html, "batch-main-") == ["batch-main-0"]
+    assert "7 rows" in html
+
+
+def refusal(run_id, user=None, origin=b"http://testserver"):
+    cookie = session_cookie(user) if user else None
+
+    async def scenario():
+        comm = communicator(run_id, cookie, origin)
+        connected, code = await comm.connect()
+        if connected:
+            code = (await comm.receive_output())["code"]
+        await comm.disconnect()
+        return connected, code
+
+    return async_to_sync(scenario)()
+
+
+def test_anonymous_clients_are_refused_with_4401():
+    assert refusal(SimulatedRun().run.id) == (True, 4401)
+
+
+def test_users_without_the_view_permission_are_refused_with_4403(outsider):
+    assert refusal(SimulatedRun().run.id, outsider) == (True, 4403)
+
+
+def test_an_unknown_run_is_refused_with_4404(viewer):
+    assert refusal("00000000-0000-0000-0000-000000000000", viewer) == (True, 4404)
+
+
+def test_a_foreign_origin_is_refused_before_the_socket_opens(viewer):
+    connected, _ = refusal(SimulatedRun().run.id, viewer, origin=b"http://evil.example")
+    assert not connected
+
+
+def test_a_first_message_without_a_seq_is_refused_with_4400(viewer, poll_rarely):
+    run = SimulatedRun().run
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(run.id, cookie)
+        await comm.connect()
+        await comm.send_to(text_data="hello")
+        closed = await comm.receive_output()
+        await comm.disconnect()
+        return closed
+
+    assert async_to_sync(scenario)()["code"] == 4400
