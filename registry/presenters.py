@@ -114,9 +114,14 @@ class RunPage:
             if stage:
                 stage.status = event.payload.get("status", "active")
                 stage.detail = event.payload.get("detail", "")
-        completed = stages["complete"]
-        if self.finished and completed.status in ("pending", "active") and self.completion():
-            completed.status = "done" if self.run.status in (RunStatus.OK, RunStatus.WARN) else "failed"
+        if self.finished and self.completion():
+            completed = stages["complete"]
+            if completed.status in ("pending", "active"):
+                ended = self.run.status in (RunStatus.OK, RunStatus.WARN, RunStatus.BLOCKED)
+                completed.status = "done" if ended else "failed"
+            for stage in stages.values():
+                if stage.status == "pending":
+                    stage.status = "skipped"
         return list(stages.values())
 
     @property
@@ -277,7 +282,7 @@ def batch_chart(batches, width=600, height=140, pad=24):
         return None
     top = max(max(b.row_count for b in batches), 1)
     slot = (width - pad) / len(batches)
-    bar = max(slot * 0.7, 1)
+    bar = min(max(slot * 0.7, 1), 48)
     plot = height - pad
     bars = []
     for i, b in enumerate(batches):

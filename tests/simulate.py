@@ -122,10 +122,11 @@ class SimulatedRun:
         return self.run
 
 
-def play(sim, kind="valid", batches=4, pause=0.0):
-    """Play a whole scenario: `valid`, `rejects` or `schema-break`; `pause` seconds between steps."""
-    sim.start()
-    time.sleep(pause)
+def play(sim, kind="valid", batches=4, pause=0.0, start=True):
+    """Play a scenario: `valid`, `rejects` or `schema-break`; `pause` seconds between steps."""
+    if start:
+        sim.start()
+        time.sleep(pause)
     if kind == "schema-break":
         sim.gate([VALUE_MISSING])
         return sim.run
