@@ -1,12 +1,15 @@
 """The one SparkSession of this process: created lazily, thread-safely, from settings."""
 
 import logging
+import os
 import threading
+from pathlib import Path
 
 from django.conf import settings
 
 logger = logging.getLogger("dc43.spark")
 _lock = threading.Lock()
+LOG4J_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 _session = None
 
 
@@ -22,6 +25,7 @@ def spark_conf():
         # The machines this runs on reach only loopback; keep the driver there in local mode.
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}",
     }
     if ui_port:
         conf["spark.ui.port"] = str(ui_port)
@@ -40,6 +44,8 @@ def get_spark():
 def _build():
     from pyspark.sql import SparkSession
 
+    # Local mode binds to loopback (the only network these machines have), without a warning about it.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(settings.DC43_SPARK_MASTER)
     for key, value in spark_conf().items():
         builder = builder.config(key, value)

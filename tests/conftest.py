@@ -2,6 +2,14 @@ import pytest
 from django.contrib.auth.models import Permission
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """The process's shared local SparkSession (created once for the whole test session)."""
+    from pipelines.spark import get_spark
+
+    return get_spark()
+
+
 def make_user(django_user_model, username, *perms):
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
     for perm in perms:

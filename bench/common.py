@@ -1,0 +1,73 @@
+"""Shared pieces of the benchmark scripts: Django set-up, timing side by side, the RESULT lines."""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django():
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dc43site.settings")
+    os.environ.setdefault("DC43_WARM_SPARK", "0")
+    import django
+
+    django.setup()
+
+
+def parser(description, rows=None):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: proves the script still works")
+    if rows is not None:
+        p.add_argument("--rows", type=int, default=rows, help=f"rows to process (default {rows:,})")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per variant (median is reported)")
+    return p
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def interleave(variants, rounds):
+    """Run each variant once per round, in turn, so drift in the machine hits them all alike; median seconds each."""
+    seconds = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            elapsed, _ = timed(fn)
+            seconds[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in seconds.items()}, seconds
+
+
+def table(headers, rows):
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    out = ["  ".join(c.rjust(widths[i]) if i else c.ljust(widths[i]) for i, c in enumerate(r)) for r in cells]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+class Results:
+    """Collects RESULT lines and prints them together at the end."""
+
+    def __init__(self, name):
+        self.name = name
+        self.lines = []
+
+    def at_least(self, figure, value, target):
+        self._add(figure, value, target, value >= target)
+
+    def at_most(self, figure, value, target):
+        self._add(figure, value, target, value <= target)
+
+    def _add(self, figure, value, target, met):
+        self.lines.append(f"RESULT {self.name} {figure}={value:.2f} target={target:.2f} {'met' if met else 'missed'}")
+
+    def print(self):
+        for line in self.lines:
+            print(line)

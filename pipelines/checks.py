@@ -1,0 +1,251 @@
+"""Compiled contract checks as Spark expressions, measured in one pass.
+
+`contracts.checks` says what each rule means; this module says how Spark counts
+it. Every row rule and count metric of a batch becomes one aggregate expression,
+so a batch is measured by a single aggregation (or `observe` on the DataFrame
+being written). Only `duplicateValues`/`unique` and `sql` rules need a job of
+their own, and only when the contract has them.
+"""
+
+import itertools
+import logging
+import re
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import Observation
+from pyspark.sql import functions as F
+
+from contracts.checks import (
+    ENFORCE,
+    METRIC,
+    ROW,
+    SKIPPED,
+    Rule,
+    compare_schema,
+    judge,
+    worst,
+)
+
+logger = logging.getLogger("dc43.checks")
+
+ALIAS_PREFIX = "dc43_r"
+REASONS = "reject_reasons"
+_view_ids = itertools.count()
+
+COMPARATORS = {
+    "mustBe": lambda c, t: c == t,
+    "mustNotBe": lambda c, t: c != t,
+    "mustBeGreaterThan": lambda c, t: c > t,
+    "mustBeGreaterOrEqualTo": lambda c, t: c >= t,
+    "mustBeLessThan": lambda c, t: c < t,
+    "mustBeLessOrEqualTo": lambda c, t: c <= t,
+    "mustBeBetween": lambda c, t: (c >= t[0]) & (c <= t[1]),
+    "mustNotBeBetween": lambda c, t: (c < t[0]) | (c > t[1]),
+}
+
+
+def schema_fields(schema):
+    """[(name, type, nullable)] of a Spark schema, in the spelling the gate compares."""
+    return [(f.name, f.dataType.simpleString(), f.nullable) for f in schema.fields]
+
+
+def schema_gate(schema, compiled):
+    differences = compare_schema(schema_fields(schema), compiled)
+    return {
+        "verdict": worst(d.verdict for d in differences),
+        "differences": [d.as_dict() for d in differences],
+        "snapshot": [{"name": n, "type": t, "nullable": nullable} for n, t, nullable in schema_fields(schema)],
+        "contract": f"{compiled.contract_id}@{compiled.version}",
+    }
+
+
+def _column(df_columns, name):
+    # A column the DataFrame lacks reads as all-null: required fails, comparisons never do.
+    if name in df_columns:
+        return F.col(f"`{name}`")
+    return F.lit(None)
+
+
+def _values_match(column, values, numeric_column):
+    if numeric_column and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return column.isin(values)
+    # Compare as text so a list like ['N/A', ''] never forces a failing cast of a numeric column.
+    return column.cast("string").isin([str(v) for v in values])
+
+
+def offends(rule, df_columns, types):
+    """A boolean Column, never null, true for the rows a rule counts against; None for non-row rules."""
+    if rule.level == SKIPPED or rule.kind in ("duplicate_values", "row_count", "sql"):
+        return None
+    c = _column(df_columns, rule.column)
+    numeric = types.get(rule.column, "") in ("tinyint", "smallint", "int", "bigint", "float", "double") or types.get(
+        rule.column, ""
+    ).startswith("decimal")
+    kind = rule.kind
+    if kind in ("not_null", "null_values"):
+        return c.isNull()
+    if kind == "compare":
+        return F.coalesce(~COMPARATORS[rule.operator](c, rule.threshold), F.lit(False))
+    if kind == "length":
+        return F.coalesce(~COMPARATORS[rule.operator](F.length(c), rule.threshold), F.lit(False))
+    if kind == "size":
+        return F.coalesce(~COMPARATORS[rule.operator](F.size(c), rule.threshold), F.lit(False))
+    if kind == "multiple_of":
+        return F.coalesce(c % F.lit(rule.threshold) != 0, F.lit(False))
+    if kind == "in_set":
+        return F.coalesce(~_values_match(c, rule.params["values"], numeric), F.lit(False))
+    if kind == "not_in_set":
+        return F.coalesce(_values_match(c, rule.params["values"], numeric), F.lit(False))
+    if kind == "pattern":
+        return F.coalesce(~c.cast("string").rlike(rule.params["pattern"]), F.lit(False))
+    if kind == "missing_values":
+        values = rule.params.get("values") or []
+        missing = c.isNull()
+        if values:
+            missing = missing | F.coalesce(_values_match(c, values, numeric), F.lit(False))
+        return missing
+    if kind == "invalid_values":
+        valid = F.lit(True)
+        if rule.params.get("values") is not None:
+            valid = valid & _values_match(c, rule.params["values"], numeric)
+        if rule.params.get("pattern") is not None:
+            valid = valid & c.cast("string").rlike(rule.params["pattern"])
+        return F.coalesce(c.isNotNull() & ~valid, F.lit(False))
+    raise ValueError(f"no Spark form for rule kind {rule.kind!r}")
+
+
+class BatchChecks:
+    """The checks of one contract for one DataFrame shape: built once, used for every micro-batch."""
+
+    def __init__(self, compiled, schema, run_type=ENFORCE):
+        self.compiled = compiled
+        self.run_type = run_type
+        self.columns = [f.name for f in schema.fields]
+        types = {name: type_name for name, type_name, _ in schema_fields(schema)}
+        self.predicates = {}
+        self.unusable = {}
+        for rule in compiled.rules:
+            try:
+                predicate = offends(rule, self.columns, types)
+            except Exception as exc:  # a rule whose parameters Spark cannot express
+                self.unusable[rule.name] = f"cannot evaluate: {exc}"
+                continue
+            if predicate is not None:
+                self.predicates[rule.name] = predicate
+        self.aliases = {name: f"{ALIAS_PREFIX}{i}" for i, name in enumerate(self.predicates)}
+        self.row_rule_names = [r.name for r in compiled.rules if r.level == ROW and r.name in self.predicates]
+        self.separate_rules = [r for r in compiled.rules if r.kind in ("duplicate_values", "sql") and r.level == METRIC]
+
+    # -- building blocks --
+
+    def failing(self):
+        """True for rows that break at least one row rule (these carry reasons and can be quarantined)."""
+        predicates = [self.predicates[name] for name in self.row_rule_names]
+        if not predicates:
+            return F.lit(False)
+        condition = predicates[0]
+        for predicate in predicates[1:]:
+            condition = condition | predicate
+        return condition
+
+    def reasons(self):
+        if not self.row_rule_names:
+            return F.array().cast("array<string>")
+        return F.array_compact(F.array(*[F.when(self.predicates[n], F.lit(n)) for n in self.row_rule_names]))
+
+    def aggregates(self):
+        # sum(when) on the predicates themselves: measured cheaper than projecting flag columns first.
+        exprs = [F.count(F.lit(1)).alias("rows"), _count_where(self.failing()).alias("violations")]
+        for name, alias in self.aliases.items():
+            exprs.append(_count_where(self.predicates[name]).alias(alias))
+        return exprs
+
+    # -- measuring --
+
+    def observe(self, df):
+        """Attach the one-pass measurement to the DataFrame about to be written; returns (df, observation)."""
+        observation = Observation(f"dc43_{next(_view_ids)}")
+        return df.observe(observation, *self.aggregates()), observation
+
+    def counts_from(self, row):
+        measured = {"rows": int(row.get("rows") or 0), "violations": int(row.get("violations") or 0)}
+        for name, alias in self.aliases.items():
+            measured[name] = int(row.get(alias) or 0)
+        for name, error in self.unusable.items():
+            measured[name] = {"error": error}
+        return measured
+
+    def measure_static(self, df):
+        """Measure a whole DataFrame with one aggregation job (plus the rules that need their own)."""
+        row = df.agg(*self.aggregates()).first()
+        measured = self.counts_from(row.asDict())
+        measured.update(self.measure_separately(df, measured["rows"]))
+        return measured
+
+    def measure_separately(self, df, rows):
+        """duplicateValues/unique and sql rules: a job each, skipped on an empty batch."""
+        measured = {}
+        for rule in self.compiled.rules:
+            if rule.kind == "row_count":
+                measured[rule.name] = rows
+        for rule in self.separate_rules:
+            try:
+                if rule.kind == "duplicate_values":
+                    measured[rule.name] = 0 if rows == 0 else duplicate_rows(df, rule.columns)
+                else:
+                    measured[rule.name] = sql_value(df, rule)
+            except Exception as exc:
+                logger.warning("rule %s could not run: %s", rule.name, exc)
+                measured[rule.name] = {"error": f"could not run: {_first_line(exc)}"}
+        return measured
+
+    def judge(self, measured):
+        return judge(self.compiled, measured, self.run_type)
+
+
+def _count_where(condition):
+    return F.coalesce(F.sum(F.when(condition, 1).otherwise(0)), F.lit(0)).cast("long")
+
+
+def duplicate_rows(df, columns):
+    """Rows beyond the first of each value (rows with a null in the key are not duplicates)."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        return 0
+    keyed = df.select(*[F.col(f"`{c}`") for c in columns]).dropna()
+    row = keyed.groupBy(*columns).count().where(F.col("count") > 1).agg(F.sum(F.col("count") - 1).alias("dups")).first()
+    return int(row["dups"] or 0)
+
+
+PLACEHOLDER = re.compile(r"\$?\{(object|table|property|column)\}")
+
+
+def sql_value(df, rule):
+    """Run a sql rule against the batch as a temporary view; its first value is the measurement."""
+    view = f"dc43_batch_{next(_view_ids)}"
+    df.createOrReplaceTempView(view)
+    try:
+        column = f"`{rule.column}`" if rule.column else ""
+
+        def substitute(match):
+            return view if match.group(1) in ("object", "table") else column
+
+        query = PLACEHOLDER.sub(substitute, rule.params["query"])
+        row = df.sparkSession.sql(query).first()
+        return None if row is None else row[0]
+    finally:
+        df.sparkSession.catalog.dropTempView(view)
+
+
+def measure(df, compiled, run_type=ENFORCE):
+    """Measure a static DataFrame against a compiled contract; returns a BatchVerdict."""
+    checks = BatchChecks(compiled, df.schema, run_type)
+    return checks.judge(checks.measure_static(df))
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+__all__ = ["BatchChecks", "measure", "schema_gate", "schema_fields", "AnalysisException", "Rule", "REASONS"]
