@@ -217,3 +217,12 @@ def test_a_first_message_without_a_seq_is_refused_with_4400(viewer, poll_rarely)
         return closed
 
     assert async_to_sync(scenario)()["code"] == 4400
+
+
+def test_a_poll_that_finds_nothing_new_costs_one_query(django_assert_num_queries):
+    from registry.live import updates_since
+
+    sim = SimulatedRun().start()
+    with django_assert_num_queries(1):
+        update = updates_since(sim.run.id, sim.run.last_seq)
+    assert (update.html, update.seq, update.finished) == ("", sim.run.last_seq, False)
