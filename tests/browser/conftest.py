@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,18 +44,18 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def test_database_url():
+def tests_database_url():
     conf = connection.settings_dict
     if conf["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{conf['NAME']}"
     return f"postgres://{conf['USER']}@{conf['HOST']}:{conf['PORT']}/{conf['NAME']}"
 
 
-def wait_until_serving(url, proc, seconds=60):
+def wait_until_serving(url, proc, name, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the site exited with {proc.returncode}; see {ARTIFACTS / 'server.log'}")
+            raise RuntimeError(f"the site exited with {proc.returncode}; see {ARTIFACTS / name}.log")
         try:
             urllib.request.urlopen(url + "/login/", timeout=1)
             return
@@ -63,31 +64,40 @@ def wait_until_serving(url, proc, seconds=60):
     raise RuntimeError(f"the site did not answer within {seconds} s")
 
 
-@pytest.fixture(scope="session")
-def site_url(django_db_setup, django_db_blocker):
-    """The site served by daphne from another process, as in production: HTTP and websockets."""
+@contextmanager
+def serving(name, **env_overrides):
+    """Serve the site with daphne from another process, as in production: HTTP and websockets."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with django_db_blocker.unblock():
-        url_of_db = test_database_url()
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=url_of_db, DJANGO_SETTINGS_MODULE="dc43site.settings", DEBUG="true",
-               DC43_WARM_SPARK=os.environ.get("DC43_WARM_SPARK", "false"), PYTHONUNBUFFERED="1")
-    log = open(ARTIFACTS / "server.log", "ab")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="dc43site.settings", DEBUG="true",
+               DC43_WARM_SPARK="false", PYTHONUNBUFFERED="1")
+    env.update(env_overrides)
+    log = open(ARTIFACTS / f"{name}.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dc43site.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(url, proc)
+        wait_until_serving(url, proc, name)
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def site_url(django_db_setup, django_db_blocker):
+    """The site without Spark: the runs it shows are simulated by the tests."""
+    with django_db_blocker.unblock():
+        database_url = tests_database_url()
+    with serving("server", DATABASE_URL=database_url) as url:
+        yield url
 
 
 @pytest.fixture
