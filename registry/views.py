@@ -84,6 +84,9 @@ def run_detail(request, run_id):
     page = RunPage.load(run_id)
     if page is None:
         raise Http404("No run with this id.")
+    # A run whose process died would otherwise read "running" forever.
+    if page.run.is_running and Run.objects.filter(pk=run_id).mark_interrupted_orphans():
+        page = RunPage.load(run_id)
     return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
 
 

@@ -154,3 +154,12 @@ def test_only_get_is_allowed(client, viewer):
     run = SimulatedRun().run
     client.force_login(viewer)
     assert client.post(run.get_absolute_url()).status_code == 405
+
+
+def test_a_run_whose_process_died_reads_interrupted(client, viewer):
+    sim = SimulatedRun().start()
+    Run.objects.filter(pk=sim.run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    client.force_login(viewer)
+    html = page(client, sim.run)
+    assert "status: interrupted" in html
+    assert "ws-connect" not in html
