@@ -115,13 +115,15 @@ class RunPage:
                 stage.status = event.payload.get("status", "active")
                 stage.detail = event.payload.get("detail", "")
         if self.finished and self.completion():
-            completed = stages["complete"]
-            if completed.status in ("pending", "active"):
-                ended = self.run.status in (RunStatus.OK, RunStatus.WARN, RunStatus.BLOCKED)
-                completed.status = "done" if ended else "failed"
+            # Once the run has ended nothing is active any more, whatever the runner last said.
+            ended_well = self.run.status in (RunStatus.OK, RunStatus.WARN, RunStatus.BLOCKED)
+            if stages["complete"].status in ("pending", "active"):
+                stages["complete"].status = "done" if ended_well else "failed"
             for stage in stages.values():
                 if stage.status == "pending":
                     stage.status = "skipped"
+                elif stage.status == "active":
+                    stage.status = {"ok": "done", "warn": "done", "blocked": "blocked"}.get(self.run.status, "failed")
         return list(stages.values())
 
     @property

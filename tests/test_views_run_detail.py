@@ -163,3 +163,14 @@ def test_a_run_whose_process_died_reads_interrupted(client, viewer):
     html = page(client, sim.run)
     assert "status: interrupted" in html
     assert "ws-connect" not in html
+
+
+def test_a_run_that_failed_mid_stream_shows_where_it_stopped(client, viewer):
+    sim = SimulatedRun().start().gate()
+    sim.batch(6)
+    sim.run.finish("failed", "executor lost")
+    client.force_login(viewer)
+    html = page(client, sim.run)
+    assert 'aria-current="step"' not in html
+    assert '<li class="stage stage-failed">' in html and "Streaming</span> <span class=\"stage-status\">failed" in html
+    assert "Run ended failed" in html
