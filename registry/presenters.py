@@ -140,16 +140,21 @@ class RunPage:
 
     @cached_property
     def gate(self):
-        """The schema gate's verdict once the page has seen it: differences, snapshot, contract."""
-        event = next((e for e in reversed(self.events) if e.kind == "gate"), None)
-        if event is None:
+        """The schema gate's verdict once the page has seen it: differences, snapshot, contract.
+
+        A run may pass two gates (input, then output); a blocking one wins, else the last.
+        """
+        gates = [e.payload for e in self.events if e.kind == "gate"]
+        if not gates:
             return None
-        stored = self.run.schema_gate or {}
+        chosen = next((g for g in gates if g.get("verdict") == "block"), gates[-1])
+        stored = (self.run.schema_gate or {}) if chosen.get("side", "output") == "output" else {}
         return {
-            "verdict": event.payload.get("verdict") or stored.get("verdict", ""),
-            "differences": event.payload.get("differences") or stored.get("differences") or [],
-            "contract": event.payload.get("contract") or stored.get("contract", ""),
-            "snapshot": stored.get("snapshot") or [],
+            "verdict": chosen.get("verdict") or stored.get("verdict", ""),
+            "differences": chosen.get("differences") or stored.get("differences") or [],
+            "contract": chosen.get("contract") or stored.get("contract", ""),
+            "snapshot": chosen.get("snapshot") or stored.get("snapshot") or [],
+            "side": chosen.get("side", "output"),
         }
 
     @cached_property
@@ -262,7 +267,8 @@ def timeline_entry(event):
     if event.kind == "gate":
         verdict = payload.get("verdict", "ok")
         differences = payload.get("differences") or []
-        title = {"ok": "Schema gate passed", "warn": "Schema gate passed with warnings"}.get(verdict, "Schema gate blocked the run")
+        gate = "Input schema gate" if payload.get("side") == "input" else "Schema gate"
+        title = gate + {"ok": " passed", "warn": " passed with warnings"}.get(verdict, " blocked the run")
         detail = f"checked against {payload['contract']}" if payload.get("contract") else ""
         return TimelineEntry(event.seq, "gate", verdict, title, at, detail, differences)
     if event.kind == "milestone":

@@ -174,3 +174,19 @@ def test_a_run_that_failed_mid_stream_shows_where_it_stopped(client, viewer):
     assert 'aria-current="step"' not in html
     assert '<li class="stage stage-failed">' in html and "Streaming</span> <span class=\"stage-status\">failed" in html
     assert "Run ended failed" in html
+
+
+def test_a_run_blocked_at_its_input_gate_shows_that_gate(client, viewer):
+    sim = SimulatedRun().start()
+    sim.run.log("gate", {"verdict": "ok", "differences": [], "side": "input", "contract": "demo.streaming.events@0.1.0"})
+    sim.run.log("gate", {"verdict": "block", "side": "output", "contract": "demo.streaming.events_processed@0.1.0",
+                         "differences": [{"column": "value", "expected": "bigint", "found": "missing",
+                                          "verdict": "block", "problem": "required column is missing"}],
+                         "snapshot": [{"name": "timestamp", "type": "timestamp", "nullable": True}]})
+    sim.run.finish("blocked", "schema gate")
+    client.force_login(viewer)
+    html = page(client, sim.run)
+    assert "Input schema gate passed" in html
+    assert "Schema gate blocked the run" in html
+    assert 'class="card gate gate-block"' in html
+    assert "<td><code>timestamp</code></td><td>timestamp</td><td>yes</td>" in html
