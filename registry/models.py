@@ -219,6 +219,45 @@ class Run(models.Model):
     def interrupt(self, reason):
         return self.finish(RunStatus.INTERRUPTED, reason)
 
+    def record_batch(self, batch, slices=(), publish=None):
+        """Record a micro-batch, the dataset versions it published and its event, in one transaction.
+
+        `batch` holds MicroBatch fields (batch_id, status, counts, metrics...), `slices` the
+        DatasetVersion fields of each slice written. `publish` runs inside the transaction, after
+        the rows are saved and before the commit, to move the slices into place: when it fails,
+        nothing is recorded. A replayed batch (same run, stream and batch_id) updates the same
+        rows and appends no second event. Returns (micro_batch, created).
+        """
+        batch = dict(batch)
+        key = {"run": self, "stream": batch.pop("stream", MicroBatch.Stream.MAIN), "batch_id": batch.pop("batch_id")}
+        with transaction.atomic():
+            earlier = MicroBatch.objects.filter(run=self, stream=key["stream"]).exclude(batch_id=key["batch_id"])
+            had_rows = earlier.filter(row_count__gt=0).exists()
+            had_rejects = earlier.filter(rejected_rows__gt=0).exists()
+            micro_batch, created = MicroBatch.objects.update_or_create(**key, defaults=batch)
+            for fields in slices:
+                fields = dict(fields)
+                DatasetVersion.objects.update_or_create(
+                    dataset=fields.pop("dataset"),
+                    version=fields.pop("version"),
+                    defaults={**fields, "run": self, "micro_batch": micro_batch},
+                )
+            if publish is not None:
+                publish()
+            if created:
+                self.append_event("batch", micro_batch.event_payload())
+                if micro_batch.row_count and not had_rows:
+                    self.append_event("milestone", {
+                        "milestone": "first_rows", "batch_id": micro_batch.batch_id,
+                        "text": f"first rows arrived in batch {micro_batch.batch_id}",
+                    })
+                if micro_batch.rejected_rows and not had_rejects:
+                    self.append_event("milestone", {
+                        "milestone": "first_quarantine", "batch_id": micro_batch.batch_id,
+                        "text": f"the reject sink activated at batch {micro_batch.batch_id}",
+                    })
+        return micro_batch, created
+
     def totals(self):
         agg = self.batches.aggregate(
             rows=models.Sum("row_count"),
@@ -227,6 +266,12 @@ class Run(models.Model):
             batches=models.Count("id"),
         )
         return {key: value or 0 for key, value in agg.items()}
+
+
+class MicroBatchQuerySet(models.QuerySet):
+    def of_run(self, run_id):
+        """A run's batches in the order Spark ran them."""
+        return self.filter(run_id=run_id).order_by("stream", "batch_id")
 
 
 class MicroBatch(models.Model):
@@ -246,6 +291,8 @@ class MicroBatch(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
 
+    objects = MicroBatchQuerySet.as_manager()
+
     class Meta:
         ordering = ["run", "stream", "batch_id"]
         constraints = [
@@ -256,6 +303,17 @@ class MicroBatch(models.Model):
     def __str__(self):
         return f"batch {self.batch_id} of {self.run_id} ({self.status})"
 
+    def event_payload(self):
+        return {
+            "stream": self.stream,
+            "batch_id": self.batch_id,
+            "status": self.status,
+            "rows": self.row_count,
+            "violations": self.violations,
+            "rejected": self.rejected_rows,
+            "micro_batch": self.pk,
+        }
+
 
 class DatasetVersionQuerySet(models.QuerySet):
     def published_under(self, dataset_name):
@@ -265,6 +323,13 @@ class DatasetVersionQuerySet(models.QuerySet):
             .select_related("contract_version__contract", "run")
             .order_by("-created_at", "-version")
         )
+
+    def validated_against(self, contract_id, version=None):
+        """Dataset versions checked against a contract (optionally one version of it)."""
+        versions = self.filter(contract_version__contract__contract_id=contract_id)
+        if version:
+            versions = versions.filter(contract_version__version=version)
+        return versions.select_related("dataset", "contract_version", "run")
 
 
 class DatasetVersion(models.Model):

@@ -7,3 +7,12 @@ def spark():
     from pipelines.spark import get_spark
 
     return get_spark()
+
+
+@pytest.fixture
+def demo_contracts(db):
+    """The demo contracts, present again after a transactional test flushed what the migration loaded."""
+    from contracts.demo import load_demo_contracts
+    from contracts.models import Contract, ContractVersion
+
+    load_demo_contracts(Contract, ContractVersion)
