@@ -121,25 +121,32 @@ class ContractVersion(models.Model):
                 f"the document's id {parsed.contract_id!r} does not match the contract {self.contract.contract_id!r}"
             )
         if str(parsed.version) != str(self.version):
-            errors["version"] = f"the document says version {parsed.version!r}, this version is {self.version!r}"
+            errors["version"] = f"the document says version {parsed.version!r}, the version field says {self.version!r}"
+        errors.update(self._frozen_problems())
         if errors:
             raise ValidationError(errors)
-        self._guard_active_document()
 
-    def _guard_active_document(self):
+    def _frozen_problems(self):
+        """Only a draft changes in place: data may have been checked against any other version."""
         if self.pk is None:
-            return
+            return {}
         stored = ContractVersion.objects.filter(pk=self.pk).values_list("status", "fingerprint").first()
-        if stored and stored[0] == self.Status.ACTIVE and stored[1] != odcs.fingerprint(self.document):
-            raise ValidationError(
-                {
-                    "document": "this version is active, so its document cannot change in place; "
-                    "give it a new version number and use 'Save as new'"
-                }
+        if stored is None or stored[0] == self.Status.DRAFT:
+            return {}
+        problems = {}
+        if stored[1] != odcs.fingerprint(self.document):
+            problems["document"] = (
+                f"this version is {stored[0]}, so its document cannot change in place; "
+                "give it a new version number and use 'Save as new'"
             )
+        if self.status == self.Status.DRAFT:
+            problems["status"] = f"this version is {stored[0]} and cannot go back to draft; make a new version instead"
+        return problems
 
     def save(self, *args, **kwargs):
-        self._guard_active_document()
+        frozen = self._frozen_problems()
+        if frozen:
+            raise ValidationError(frozen)
         self.sort_key = version_sort_key(self.version)
         self.fingerprint = odcs.fingerprint(self.document)
         self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))

@@ -114,8 +114,11 @@ def parse(text):
 def validate(document):
     problems = []
     for key in ("apiVersion", "kind", "id", "version", "schema"):
-        if document.get(key) in (None, "", []):
+        if document.get(key) in (None, ""):
             problems.append(Problem(key, "is required"))
+    if document.get("schema") == []:
+        # Checks need columns to measure; an empty schema governs nothing.
+        problems.append(Problem("schema", "must list at least one schema object"))
     api_version = None
     if document.get("apiVersion") not in (None, ""):
         api_version = normalise_api_version(document["apiVersion"])
