@@ -1,5 +1,19 @@
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
+
+
+def pytest_configure(config):
+    # Importing dc43site.asgi starts the site; in tests that must not warm a JVM (Spark tests start their own).
+    from django.conf import settings
+
+    settings.DC43_WARM_SPARK = False
+
+
+def signed_in(person):
+    client = Client()
+    client.force_login(person)
+    return client
 
 
 @pytest.fixture
@@ -9,9 +23,8 @@ def user(django_user_model):
 
 
 @pytest.fixture
-def user_client(client, user):
-    client.force_login(user)
-    return client
+def user_client(user):
+    return signed_in(user)
 
 
 @pytest.fixture
@@ -23,6 +36,5 @@ def editor(django_user_model):
 
 
 @pytest.fixture
-def editor_client(client, editor):
-    client.force_login(editor)
-    return client
+def editor_client(editor):
+    return signed_in(editor)
