@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
 	@echo "==> creating $(VENV) with $(PYTHON) and installing the site (versions pinned in pyproject.toml)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -27,6 +27,12 @@ class ContractVersionForm(forms.ModelForm):
         self.fields["version"].help_text = "Leave empty to take the document's `version`."
         if self.instance.pk and not self.is_bound:
             self.initial["document_text"] = odcs.to_yaml(self.instance.document)
+        if self.instance.pk and self.instance.status != ContractVersion.Status.DRAFT:
+            self.fields["document_text"].help_text = (
+                f"This version is {self.instance.status}: its document cannot change in place, only its status can. "
+                "To change the document, edit it, give it a new version number (here and in the document) "
+                "and use 'Save as new'."
+            )
         self.parsed = None
 
     def clean_document_text(self):

@@ -345,3 +345,9 @@ def test_saving_a_changed_active_document_outside_the_admin_is_refused_too():
         cv.save()
     cv.refresh_from_db()
     assert cv.document["name"] == "Demo streaming events"
+
+
+def test_the_change_page_of_an_active_version_explains_how_to_change_it(editor_client):
+    html = editor_client.get(change_url(demo_version())).content.decode()
+    assert "This version is active: its document cannot change in place" in html
+    assert "Save as new" in html
