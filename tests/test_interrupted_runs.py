@@ -63,7 +63,7 @@ def test_a_run_whose_process_died_is_marked_interrupted_at_start_up(fresh_start,
 def test_a_run_whose_heartbeat_stopped_is_marked_interrupted(fresh_start, settings, live_pid):
     settings.DC43_HEARTBEAT_TIMEOUT = 60
     run = running_run(live_pid, heartbeat_age=61)
-    startup.mark_orphaned_runs()
+    assert startup.mark_orphaned_runs() == 1
     assert status_of(run) == "interrupted"
 
 
@@ -163,6 +163,18 @@ def test_start_up_survives_a_database_that_is_not_there(fresh_start, monkeypatch
     monkeypatch.setattr(Run.objects, "mark_interrupted_orphans", unreachable)
     startup.on_site_start()
     assert "could not check for interrupted runs" in caplog.text
+
+
+def test_loading_the_asgi_application_is_what_starts_the_site(fresh_start, monkeypatch, dead_pid):
+    # daphne and runserver load dc43site.asgi once when they start serving.
+    import importlib
+
+    import dc43site.asgi
+
+    monkeypatch.setattr(startup, "_started", startup.threading.Event())
+    run = running_run(dead_pid)
+    importlib.reload(dc43site.asgi)
+    assert status_of(run) == "interrupted"
 
 
 def test_loading_the_site_code_touches_neither_the_database_nor_spark():
