@@ -104,8 +104,9 @@ class ContractVersion(models.Model):
     def from_text(cls, text, *, status=Status.DRAFT, user=None):
         """Parse an ODCS document and build (unsaved) the version it describes."""
         parsed = odcs.parse(text)
-        contract, _ = Contract.objects.get_or_create(
-            contract_id=parsed.contract_id, defaults={"name": parsed.document.get("name", "")}
+        # A new contract is only created when its first version is saved.
+        contract = Contract.objects.filter(contract_id=parsed.contract_id).first() or Contract(
+            contract_id=parsed.contract_id, name=parsed.document.get("name", "")
         )
         return cls(contract=contract, version=parsed.version, status=status, document=parsed.document, created_by=user)
 
@@ -147,6 +148,8 @@ class ContractVersion(models.Model):
         frozen = self._frozen_problems()
         if frozen:
             raise ValidationError(frozen)
+        if self.contract_id is None and self.contract._state.adding:
+            self.contract.save()
         self.sort_key = version_sort_key(self.version)
         self.fingerprint = odcs.fingerprint(self.document)
         self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))

@@ -166,3 +166,11 @@ def test_the_list_explains_what_to_do_when_there_are_no_contracts(admin_client):
     html = admin_client.get(reverse("contract-list")).content.decode()
     assert "No contracts yet." in html
     assert reverse("admin:contracts_contractversion_add") in html
+
+
+def test_a_version_built_from_text_creates_its_contract_only_when_saved(editor):
+    text = ContractVersion.objects.get(contract__contract_id="demo.streaming.events").as_yaml()
+    cv = ContractVersion.from_text(text.replace("id: demo.streaming.events", "id: shop.events"), user=editor)
+    assert not Contract.objects.filter(contract_id="shop.events").exists()
+    cv.save()
+    assert Contract.objects.get(contract_id="shop.events").versions.get().created_by == editor

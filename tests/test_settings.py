@@ -170,3 +170,35 @@ def test_login_is_required_by_default():
     found = read_settings("MIDDLEWARE", "LOGIN_URL")
     assert "django.contrib.auth.middleware.LoginRequiredMiddleware" in found["MIDDLEWARE"]
     assert found["LOGIN_URL"] == "login"
+
+
+def redis_is_up():
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not redis_is_up(), reason="no Redis on 127.0.0.1:6379")
+def test_with_redis_url_a_message_crosses_the_channel_layer():
+    code = (
+        "import django, asyncio; django.setup();"
+        "from channels.layers import get_channel_layer\n"
+        "async def main():\n"
+        "    layer = get_channel_layer()\n"
+        "    name = await layer.new_channel()\n"
+        "    await layer.group_add('dc43-settings-test', name)\n"
+        "    await layer.group_send('dc43-settings-test', {'type': 'run.event', 'seq': 7})\n"
+        "    print(type(layer).__name__, (await asyncio.wait_for(layer.receive(name), 5))['seq'])\n"
+        "    await layer.group_discard('dc43-settings-test', name)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean_env(REDIS_URL="redis://127.0.0.1:6379/15"),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["RedisChannelLayer", "7"]
