@@ -148,7 +148,7 @@ class ContractVersion(models.Model):
         frozen = self._frozen_problems()
         if frozen:
             raise ValidationError(frozen)
-        if self.contract_id is None and self.contract._state.adding:
+        if self.contract_id is None and ContractVersion.contract.is_cached(self) and self.contract._state.adding:
             self.contract.save()
         self.sort_key = version_sort_key(self.version)
         self.fingerprint = odcs.fingerprint(self.document)
