@@ -11,7 +11,7 @@ import time
 from django.db import close_old_connections, connection
 
 from pipelines.catalog import DEMO_VERSION, OUTPUT_CONTRACT, check_run_request
-from registry.models import Run, RunStatus
+from registry.models import Run, RunStatus, owner_fields
 
 logger = logging.getLogger("dc43.runner")
 HEARTBEAT_SECONDS = 5
@@ -29,8 +29,8 @@ def start_run(key, *, seconds=None, run_type=None, user=None, via="user"):
         requested_seconds=seconds,
         started_by=user if getattr(user, "is_authenticated", False) else None,
         started_via=via,
+        **owner_fields(),
     )
-    run.claim()
     run.log("started", {"scenario": scenario.key, "run_type": run_type, "seconds": seconds})
     runner = Runner(run)
     with _runners_lock:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -61,6 +61,11 @@ class Dataset(models.Model):
         return reverse("dataset-detail", args=[self.name])
 
 
+def owner_fields():
+    """This process as the owner of a run, alive now: the row is born with them, never unowned."""
+    return {"owner_host": HOSTNAME, "owner_pid": os.getpid(), "heartbeat_at": timezone.now()}
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -72,22 +77,32 @@ def pid_alive(pid):
 
 
 class RunQuerySet(models.QuerySet):
+    def orphans(self):
+        """(run, reason) for each running run whose owner is gone: a dead pid on this host, or a
+        heartbeat older than DC43_HEARTBEAT_TIMEOUT anywhere. Runs of live processes are left alone."""
+        now = timezone.now()
+        stale = now - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT)
+        for run in self.filter(status=RunStatus.RUNNING):
+            owner = f"pid {run.owner_pid} on {run.owner_host}" if run.owner_pid else "its process"
+            last_sign = run.heartbeat_at or run.started_at
+            if last_sign < stale:
+                yield run, f"no heartbeat from {owner} for {int((now - last_sign).total_seconds())} s"
+            elif (
+                run.owner_host == HOSTNAME
+                and run.owner_pid
+                and run.owner_pid != os.getpid()
+                and not pid_alive(run.owner_pid)
+            ):
+                yield run, f"its process ({owner}) is no longer running"
+
     def orphaned(self):
-        """Running runs whose owner is gone: a dead pid on this host, or a stale heartbeat anywhere."""
-        stale = timezone.now() - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT)
-        running = self.filter(status=RunStatus.RUNNING)
-        ids = set(running.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)).values_list("id", flat=True))
-        for run_id, pid in running.filter(owner_host=HOSTNAME).exclude(id__in=ids).values_list("id", "owner_pid"):
-            if pid and pid != os.getpid() and not pid_alive(pid):
-                ids.add(run_id)
-        return self.filter(id__in=ids)
+        return self.filter(id__in=[run.id for run, _ in self.orphans()])
 
     def mark_interrupted_orphans(self):
-        """Mark runs whose process died as `interrupted`; returns how many."""
+        """Mark runs whose process died as `interrupted`, each with its reason; returns how many."""
         count = 0
-        for run in self.orphaned():
-            run.interrupt("its process is gone (no heartbeat, or pid no longer running)")
-            count += 1
+        for run, reason in list(self.orphans()):
+            count += bool(run.interrupt(reason))
         return count
 
     def with_rejects(self, since=None, until=None):
@@ -164,15 +179,6 @@ class Run(models.Model):
 
     def slice_version(self, batch_id):
         return f"{self.version_prefix}-b{batch_id:06d}"
-
-    def claim(self):
-        """Record that this process owns the run and is alive."""
-        self.owner_host = HOSTNAME
-        self.owner_pid = os.getpid()
-        self.heartbeat_at = timezone.now()
-        Run.objects.filter(pk=self.pk).update(
-            owner_host=self.owner_host, owner_pid=self.owner_pid, heartbeat_at=self.heartbeat_at
-        )
 
     def beat(self):
         Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
