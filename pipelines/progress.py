@@ -7,6 +7,7 @@ recorded first with the writer's own timings and this listener adds Spark's figu
 import logging
 import threading
 
+from django.db import connection
 from pyspark.sql.streaming import StreamingQueryListener
 
 from registry.models import MicroBatch
@@ -57,6 +58,8 @@ class ProgressListener(StreamingQueryListener):
             batch.save(update_fields=["progress"])
         except Exception:
             logger.warning("could not store progress of batch %s", progress.batchId, exc_info=True)
+        finally:
+            connection.close()
 
     def onQueryIdle(self, event):
         pass

@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 from pyspark.sql import functions as F
 
@@ -103,6 +104,9 @@ class BatchWriter:
                 self.error = f"batch {batch_id} failed: {type(exc).__name__}: {_first_line(exc)}"
                 logger.error("run %s: %s\n%s", self.run.id, self.error, traceback.format_exc())
                 raise
+            finally:
+                # Spark calls back on pooled py4j threads: leave no database connection open on them.
+                connection.close()
 
     def stop_accepting(self):
         """Wait for the batch in progress, then refuse new ones: every started batch gets recorded."""
