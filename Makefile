@@ -1,39 +1,55 @@
 # Two commands for a fresh machine: `make demo` and `make test` (see README).
-PYTHON ?= python3
+# Python 3.11+: the first of these that is new enough, unless PYTHON=... is given.
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; exit; }; \
+	done; echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest exits 5 when it collected nothing: for us that is a failure, and exit codes pass through as they are.
+PYTEST := $(PY) -m pytest
 
 .PHONY: demo test install prereqs test-fast test-spark test-browser bench clean
 
 $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
-	@echo "==> creating $(VENV) and installing the site (pinned in pyproject.toml)"
+	@echo "==> creating $(VENV) with $(PYTHON) and installing the site (versions pinned in pyproject.toml)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+prereqs:
+	@PYTHON=$(PYTHON) scripts/prereqs.sh
+
 demo: install
-	@echo "==> migrating the database (demo contracts load with the migrations)"
+	@PYTHON=$(PYTHON) scripts/prereqs.sh
+	@echo "==> migrating the database (the three demo contracts load with the migrations)"
 	@$(PY) manage.py migrate --noinput
 	@$(PY) manage.py load_demo_contracts
+	@echo "==> making sure an admin account exists"
 	@$(PY) manage.py ensure_admin
 	@echo "==> starting the site on http://$(HOST):$(PORT)/ (HTTP and websockets; Ctrl-C stops it)"
 	@$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install
-	@scripts/prereqs.sh browser
-	@echo "==> tests: contracts, registry, Spark, consumers and views"
-	@$(PY) -m pytest -m "not browser"
-	@echo "==> tests: real Chromium (own pytest run: Playwright's event loop must not leak into async tests)"
-	@$(PY) -m pytest -m browser
+	@PYTHON=$(PYTHON) scripts/prereqs.sh
+	@echo "==> tests: contracts, registry, settings, pages, Spark and consumers (everything but the browser)"
+	@$(PYTEST) -m "not browser"
+	@scripts/browser-tests.sh $(PY)
 
 test-fast: install
-	@$(PY) -m pytest -m "not spark and not browser"
+	@echo "==> tests without Spark and without a browser"
+	@$(PYTEST) -m "not spark and not browser"
+
+test-spark: install
+	@$(PYTEST) -m spark
+
+test-browser: install
+	@scripts/browser-tests.sh $(PY)
 
 bench: install
 	@$(PY) bench/run_all.py

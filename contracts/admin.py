@@ -23,8 +23,16 @@ class ContractVersionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["contract"].required = False
         self.fields["contract"].help_text = "Leave empty to use (or create) the contract named by the document's `id`."
+        self.fields["version"].required = False
+        self.fields["version"].help_text = "Leave empty to take the document's `version`."
         if self.instance.pk and not self.is_bound:
             self.initial["document_text"] = odcs.to_yaml(self.instance.document)
+        if self.instance.pk and self.instance.status != ContractVersion.Status.DRAFT:
+            self.fields["document_text"].help_text = (
+                f"This version is {self.instance.status}: its document cannot change in place, only its status can. "
+                "To change the document, edit it, give it a new version number (here and in the document) "
+                "and use 'Save as new'."
+            )
         self.parsed = None
 
     def clean_document_text(self):
@@ -36,21 +44,19 @@ class ContractVersionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.parsed is None:
-            return cleaned
-        contract = cleaned.get("contract")
-        if contract is None:
-            contract = cleaned["contract"] = Contract.objects.filter(contract_id=self.parsed.contract_id).first()
-        if contract and contract.contract_id != self.parsed.contract_id:
-            self.add_error(
-                "document_text",
-                f"the document's id {self.parsed.contract_id!r} does not match the contract {contract.contract_id!r}",
-            )
-        if cleaned.get("version") and cleaned["version"] != self.parsed.version:
-            self.add_error(
-                "version", f"the document says version {self.parsed.version!r}, this field says {cleaned['version']!r}"
-            )
+        if self.parsed is not None:
+            # Empty fields take their value from the document; the model checks that the others agree.
+            if cleaned.get("contract") is None:
+                cleaned["contract"] = Contract.objects.filter(contract_id=self.parsed.contract_id).first()
+            if not cleaned.get("version"):
+                cleaned["version"] = self.parsed.version
         return cleaned
+
+    def _update_errors(self, errors):
+        # The model speaks of `document`; on this form the document is the text area.
+        if hasattr(errors, "error_dict") and "document" in errors.error_dict:
+            errors.error_dict.setdefault("document_text", []).extend(errors.error_dict.pop("document"))
+        super()._update_errors(errors)
 
     def _post_clean(self):
         # The model validates the document it will store, so hand it over before the model's own clean.
@@ -102,6 +108,12 @@ class ContractVersionAdmin(admin.ModelAdmin):
         if not obj.lint:
             return "none"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in obj.lint)))
+
+    def has_delete_permission(self, request, obj=None):
+        # Versions other than drafts may have governed data: they are evidence, so they stay.
+        if obj is not None and obj.status != ContractVersion.Status.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if obj.contract_id is None:

@@ -104,8 +104,9 @@ class ContractVersion(models.Model):
     def from_text(cls, text, *, status=Status.DRAFT, user=None):
         """Parse an ODCS document and build (unsaved) the version it describes."""
         parsed = odcs.parse(text)
-        contract, _ = Contract.objects.get_or_create(
-            contract_id=parsed.contract_id, defaults={"name": parsed.document.get("name", "")}
+        # A new contract is only created when its first version is saved.
+        contract = Contract.objects.filter(contract_id=parsed.contract_id).first() or Contract(
+            contract_id=parsed.contract_id, name=parsed.document.get("name", "")
         )
         return cls(contract=contract, version=parsed.version, status=status, document=parsed.document, created_by=user)
 
@@ -121,25 +122,34 @@ class ContractVersion(models.Model):
                 f"the document's id {parsed.contract_id!r} does not match the contract {self.contract.contract_id!r}"
             )
         if str(parsed.version) != str(self.version):
-            errors["version"] = f"the document says version {parsed.version!r}, this version is {self.version!r}"
+            errors["version"] = f"the document says version {parsed.version!r}, the version field says {self.version!r}"
+        errors.update(self._frozen_problems())
         if errors:
             raise ValidationError(errors)
-        self._guard_active_document()
 
-    def _guard_active_document(self):
+    def _frozen_problems(self):
+        """Only a draft changes in place: data may have been checked against any other version."""
         if self.pk is None:
-            return
+            return {}
         stored = ContractVersion.objects.filter(pk=self.pk).values_list("status", "fingerprint").first()
-        if stored and stored[0] == self.Status.ACTIVE and stored[1] != odcs.fingerprint(self.document):
-            raise ValidationError(
-                {
-                    "document": "this version is active, so its document cannot change in place; "
-                    "give it a new version number and use 'Save as new'"
-                }
+        if stored is None or stored[0] == self.Status.DRAFT:
+            return {}
+        problems = {}
+        if stored[1] != odcs.fingerprint(self.document):
+            problems["document"] = (
+                f"this version is {stored[0]}, so its document cannot change in place; "
+                "give it a new version number and use 'Save as new'"
             )
+        if self.status == self.Status.DRAFT:
+            problems["status"] = f"this version is {stored[0]} and cannot go back to draft; make a new version instead"
+        return problems
 
     def save(self, *args, **kwargs):
-        self._guard_active_document()
+        frozen = self._frozen_problems()
+        if frozen:
+            raise ValidationError(frozen)
+        if self.contract_id is None and ContractVersion.contract.is_cached(self) and self.contract._state.adding:
+            self.contract.save()
         self.sort_key = version_sort_key(self.version)
         self.fingerprint = odcs.fingerprint(self.document)
         self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))

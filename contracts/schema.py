@@ -2,13 +2,43 @@
 
 from contracts.odcs import OPERATORS
 
+SYMBOLS = {
+    "mustBe": "=",
+    "mustNotBe": "≠",
+    "mustBeGreaterThan": ">",
+    "mustBeGreaterOrEqualTo": "≥",
+    "mustBeLessThan": "<",
+    "mustBeLessOrEqualTo": "≤",
+}
+
 
 def property_type(prop):
     physical = prop.get("physicalType")
     logical = prop.get("logicalType")
-    if physical and logical and physical.lower() != logical.lower():
+    if physical and logical and str(physical).lower() != str(logical).lower():
         return f"{logical} ({physical})"
     return physical or logical or "—"
+
+
+def _value(value):
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _comparison(item):
+    for op in OPERATORS:
+        if op not in item:
+            continue
+        value = item[op]
+        if op in SYMBOLS:
+            if isinstance(value, list):  # `rule: enum` with a `mustBe` list
+                return f"{'in' if op == 'mustBe' else 'not in'} [{_value(value)}]"
+            return f"{SYMBOLS[op]} {_value(value)}"
+        low, high = (value + [None, None])[:2] if isinstance(value, list) else (value, None)
+        word = "between" if op == "mustBeBetween" else "not between"
+        return f"{word} {low} and {high}"
+    return ""
 
 
 def describe_rule(item):
@@ -17,13 +47,21 @@ def describe_rule(item):
     if kind == "text":
         return f"text: {item.get('description', '')}".strip()
     if kind == "sql":
-        return f"sql: {item.get('query', '')}"
+        return f"sql: {item.get('query', '')} {_comparison(item)}".strip()
     if kind == "custom":
         return f"custom ({item.get('engine', 'unknown engine')})"
-    name = item.get("metric") or item.get("rule") or "value"
-    operators = [f"{op} {item[op]}" for op in OPERATORS if op in item]
-    unit = f" {item['unit']}" if item.get("unit") and item.get("unit") != "rows" else ""
-    text = f"{name} {' '.join(operators)}{unit}".strip()
+    name = item.get("metric") or item.get("rule")
+    arguments = item.get("arguments") if isinstance(item.get("arguments"), dict) else {}
+    if item.get("validValues") is not None:
+        arguments = {**arguments, "validValues": item["validValues"]}
+    text = name or "each value"
+    if arguments:
+        text += " (" + "; ".join(f"{key}: {_value(value)}" for key, value in arguments.items()) + ")"
+    comparison = _comparison(item)
+    if comparison:
+        text += f" {comparison}"
+    if item.get("unit") == "percent":
+        text += " %"
     if item.get("severity"):
         text += f" [{item['severity']}]"
     return text
@@ -31,11 +69,13 @@ def describe_rule(item):
 
 def property_rules(prop):
     rules = []
+    if prop.get("primaryKey"):
+        rules.append("primary key")
     if prop.get("unique"):
         rules.append("unique")
     for key, value in (prop.get("logicalTypeOptions") or {}).items():
-        rules.append(f"{key} {value}")
-    rules.extend(describe_rule(item) for item in prop.get("quality") or [])
+        rules.append(f"{key} {_value(value)}")
+    rules.extend(describe_rule(item) for item in prop.get("quality") or [] if isinstance(item, dict))
     return rules
 
 
@@ -58,7 +98,7 @@ def schema_rows(document):
             {
                 "name": obj.get("name"),
                 "description": obj.get("description", ""),
-                "rules": [describe_rule(item) for item in obj.get("quality") or []],
+                "rules": [describe_rule(item) for item in obj.get("quality") or [] if isinstance(item, dict)],
                 "columns": columns,
             }
         )

@@ -1,4 +1,4 @@
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -32,10 +32,13 @@ def version_detail(request, contract_id, version):
     cv = get_object_or_404(
         ContractVersion.objects.select_related("contract", "created_by"), contract__contract_id=contract_id, version=version
     )
+    datasets = cv.contract.datasets.annotate(
+        checked=Count("versions", filter=Q(versions__contract_version=cv)), version_count=Count("versions")
+    )
     return render(
         request,
         "contracts/version_detail.html",
-        {"cv": cv, "objects": schema_rows(cv.document), "datasets": cv.contract.datasets.all()},
+        {"cv": cv, "objects": schema_rows(cv.document), "datasets": datasets},
     )
 
 

@@ -45,6 +45,26 @@ def envlist(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def envport(name, default):
+    value = envint(name, default)
+    if not 0 <= value <= 65535:
+        raise ImproperlyConfigured(f"{name} must be a port number from 0 to 65535, got {value!r}")
+    return value
+
+
+def envpairs(name):
+    """"key=value" pairs separated by ";", e.g. DC43_SPARK_CONF="spark.executor.memory=2g;spark.sql.shuffle.partitions=8"."""
+    pairs = {}
+    for item in os.environ.get(name, "").split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ImproperlyConfigured(f"{name} must be key=value pairs separated by ';', got {item.strip()!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def required_in_production(name):
     value = os.environ.get(name, "").strip()
     if not value:
@@ -74,9 +94,8 @@ else:
     SECRET_KEY = required_in_production("SECRET_KEY")
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long in production mode.")
+    required_in_production("ALLOWED_HOSTS")
     ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [])
-    if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("ALLOWED_HOSTS must list the site's host names when DEBUG is off.")
 
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -134,6 +153,9 @@ ASGI_APPLICATION = "dc43site.asgi.application"
 def database_config():
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
+        if not DEBUG:
+            # Production on a file in the checkout by accident is worse than not starting.
+            required_in_production("DATABASE_URL")
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -147,12 +169,18 @@ def database_config():
             },
             "TEST": {"NAME": VAR_DIR / "test-dc43.sqlite3"},
         }
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must be postgres://user:password@host:port/name (or sqlite:///path), got {url!r}"
+        )
     try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        # Persistent connections do not mix with ASGI (each request may run on a new thread): open per request.
+        config = dj_database_url.parse(url, conn_max_age=0)
     except Exception as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
-    if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"DATABASE_URL has an unsupported scheme: {url.split(':', 1)[0]!r}")
+        raise ImproperlyConfigured(f"DATABASE_URL is malformed ({exc}): {url!r}") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"DATABASE_URL names no database: {url!r}")
     return config
 
 
@@ -161,8 +189,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
-    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")) or REDIS_URL.split("://", 1)[1] in ("", "/"):
+        raise ImproperlyConfigured(
+            f"REDIS_URL must be redis://host:port/db (or rediss://, unix://), got {REDIS_URL!r}"
+        )
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -190,6 +220,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise warns about a missing root even when it serves from the finders.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -211,7 +243,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+    # The header only allows preloading; a site joins the browsers' list when its operator submits it.
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Spark and the data the governed streams write.
@@ -219,17 +252,15 @@ DC43_SPARK_MASTER = os.environ.get("DC43_SPARK_MASTER", "local[2]")
 DC43_DATA_ROOT = os.environ.get("DC43_DATA_ROOT", str(VAR_DIR / "data"))
 DC43_CHECKPOINT_ROOT = os.environ.get("DC43_CHECKPOINT_ROOT", str(VAR_DIR / "checkpoints"))
 # 0 turns the Spark UI off; the test suite leaves it off.
-DC43_SPARK_UI_PORT = envint("DC43_SPARK_UI_PORT", 0)
+DC43_SPARK_UI_PORT = envport("DC43_SPARK_UI_PORT", 0)
 # Extra Spark configuration, "key=value" pairs separated by ";".
-DC43_SPARK_CONF = dict(
-    item.split("=", 1)
-    for item in os.environ.get("DC43_SPARK_CONF", "").split(";")
-    if "=" in item
-)
+DC43_SPARK_CONF = envpairs("DC43_SPARK_CONF")
 # Start a SparkSession in the background when the site starts, so the first Run is warm.
 DC43_WARM_SPARK = envbool("DC43_WARM_SPARK", True)
 # A running run whose heartbeat is older than this is considered orphaned.
 DC43_HEARTBEAT_TIMEOUT = envint("DC43_HEARTBEAT_TIMEOUT", 60)
+if DC43_HEARTBEAT_TIMEOUT < 1:
+    raise ImproperlyConfigured(f"DC43_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got {DC43_HEARTBEAT_TIMEOUT}")
 
 LOGGING = {
     "version": 1,

@@ -1,10 +1,9 @@
-"""What the site does once when it starts serving."""
+"""What the site does once when it starts serving (called from dc43site.asgi, never when models load)."""
 
 import logging
 import threading
 
 from django.conf import settings
-from django.db import DatabaseError
 
 logger = logging.getLogger("dc43.startup")
 _started = threading.Event()
@@ -22,12 +21,16 @@ def on_site_start():
 
 
 def mark_orphaned_runs():
+    """Mark `interrupted` the runs whose process died while the site was down; returns how many."""
     from registry.models import Run
 
     try:
         count = Run.objects.mark_interrupted_orphans()
-    except DatabaseError:
-        logger.warning("could not check for interrupted runs (is the database migrated?)", exc_info=True)
-        return
+    except Exception:
+        # The site must come up even if the registry cannot be read yet (database down, not migrated);
+        # listing runs checks again.
+        logger.warning("could not check for interrupted runs (is the database up and migrated?)", exc_info=True)
+        return 0
     if count:
         logger.info("marked %d orphaned run(s) interrupted", count)
+    return count

@@ -70,3 +70,12 @@ def warm_in_background():
             logger.warning("could not warm the SparkSession", exc_info=True)
 
     threading.Thread(target=warm, name="dc43-spark-warmup", daemon=True).start()
+
+
+def stop_spark():
+    """Stop the session before the process exits, so Spark's listener bus drains while Python still answers."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None

@@ -36,19 +36,27 @@ class MicroBatchInline(ReadOnlyInline):
     max_num = 0
 
 
+class RunEventInline(ReadOnlyInline):
+    model = RunEvent
+    fields = ["seq", "kind", "payload", "created_at"]
+    max_num = 0
+    show_change_link = False
+
+
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "scenario", "run_type", "status", "started_by", "started_via", "finished_at"]
     list_filter = ["status", "scenario", "run_type", "started_via"]
-    search_fields = ["id", "scenario", "reason"]
+    search_fields = ["id", "scenario", "reason", "started_by__username"]
     date_hierarchy = "started_at"
     list_select_related = ["started_by"]
+    inlines = [MicroBatchInline, RunEventInline]
 
 
 @admin.register(MicroBatch)
 class MicroBatchAdmin(ReadOnlyAdmin):
     list_display = ["run", "stream", "batch_id", "status", "row_count", "violations", "rejected_rows", "finished_at"]
-    list_filter = ["status", "stream"]
+    list_filter = ["status", "stream", "run__scenario"]
     search_fields = ["run__id"]
     list_select_related = ["run"]
 
@@ -56,14 +64,15 @@ class MicroBatchAdmin(ReadOnlyAdmin):
 @admin.register(Dataset)
 class DatasetAdmin(ReadOnlyAdmin):
     list_display = ["name", "contract", "created_at"]
-    search_fields = ["name"]
+    list_filter = ["contract"]
+    search_fields = ["name", "contract__contract_id"]
 
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(ReadOnlyAdmin):
     list_display = ["dataset", "version", "status", "row_count", "violations", "contract_version", "created_at"]
-    list_filter = ["status", "dataset"]
-    search_fields = ["version", "dataset__name", "path"]
+    list_filter = ["status", "dataset", "contract_version"]
+    search_fields = ["version", "dataset__name", "path", "run__id"]
     list_select_related = ["dataset", "contract_version__contract"]
 
 

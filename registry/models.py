@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -61,6 +61,11 @@ class Dataset(models.Model):
         return reverse("dataset-detail", args=[self.name])
 
 
+def owner_fields():
+    """This process as the owner of a run, alive now: the row is born with them, never unowned."""
+    return {"owner_host": HOSTNAME, "owner_pid": os.getpid(), "heartbeat_at": timezone.now()}
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -72,22 +77,32 @@ def pid_alive(pid):
 
 
 class RunQuerySet(models.QuerySet):
+    def orphans(self):
+        """(run, reason) for each running run whose owner is gone: a dead pid on this host, or a
+        heartbeat older than DC43_HEARTBEAT_TIMEOUT anywhere. Runs of live processes are left alone."""
+        now = timezone.now()
+        stale = now - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT)
+        for run in self.filter(status=RunStatus.RUNNING):
+            owner = f"pid {run.owner_pid} on {run.owner_host}" if run.owner_pid else "its process"
+            last_sign = run.heartbeat_at or run.started_at
+            if last_sign < stale:
+                yield run, f"no heartbeat from {owner} for {int((now - last_sign).total_seconds())} s"
+            elif (
+                run.owner_host == HOSTNAME
+                and run.owner_pid
+                and run.owner_pid != os.getpid()
+                and not pid_alive(run.owner_pid)
+            ):
+                yield run, f"its process ({owner}) is no longer running"
+
     def orphaned(self):
-        """Running runs whose owner is gone: a dead pid on this host, or a stale heartbeat anywhere."""
-        stale = timezone.now() - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT)
-        running = self.filter(status=RunStatus.RUNNING)
-        ids = set(running.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)).values_list("id", flat=True))
-        for run_id, pid in running.filter(owner_host=HOSTNAME).exclude(id__in=ids).values_list("id", "owner_pid"):
-            if pid and pid != os.getpid() and not pid_alive(pid):
-                ids.add(run_id)
-        return self.filter(id__in=ids)
+        return self.filter(id__in=[run.id for run, _ in self.orphans()])
 
     def mark_interrupted_orphans(self):
-        """Mark runs whose process died as `interrupted`; returns how many."""
+        """Mark runs whose process died as `interrupted`, each with its reason; returns how many."""
         count = 0
-        for run in self.orphaned():
-            run.interrupt("its process is gone (no heartbeat, or pid no longer running)")
-            count += 1
+        for run, reason in list(self.orphans()):
+            count += bool(run.interrupt(reason))
         return count
 
     def with_rejects(self, since=None, until=None):
@@ -165,15 +180,6 @@ class Run(models.Model):
     def slice_version(self, batch_id):
         return f"{self.version_prefix}-b{batch_id:06d}"
 
-    def claim(self):
-        """Record that this process owns the run and is alive."""
-        self.owner_host = HOSTNAME
-        self.owner_pid = os.getpid()
-        self.heartbeat_at = timezone.now()
-        Run.objects.filter(pk=self.pk).update(
-            owner_host=self.owner_host, owner_pid=self.owner_pid, heartbeat_at=self.heartbeat_at
-        )
-
     def beat(self):
         Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
 
@@ -219,6 +225,45 @@ class Run(models.Model):
     def interrupt(self, reason):
         return self.finish(RunStatus.INTERRUPTED, reason)
 
+    def record_batch(self, batch, slices=(), publish=None):
+        """Record a micro-batch, the dataset versions it published and its event, in one transaction.
+
+        `batch` holds MicroBatch fields (batch_id, status, counts, metrics...), `slices` the
+        DatasetVersion fields of each slice written. `publish` runs inside the transaction, after
+        the rows are saved and before the commit, to move the slices into place: when it fails,
+        nothing is recorded. A replayed batch (same run, stream and batch_id) updates the same
+        rows and appends no second event. Returns (micro_batch, created).
+        """
+        batch = dict(batch)
+        key = {"run": self, "stream": batch.pop("stream", MicroBatch.Stream.MAIN), "batch_id": batch.pop("batch_id")}
+        with transaction.atomic():
+            earlier = MicroBatch.objects.filter(run=self, stream=key["stream"]).exclude(batch_id=key["batch_id"])
+            had_rows = earlier.filter(row_count__gt=0).exists()
+            had_rejects = earlier.filter(rejected_rows__gt=0).exists()
+            micro_batch, created = MicroBatch.objects.update_or_create(**key, defaults=batch)
+            for fields in slices:
+                fields = dict(fields)
+                DatasetVersion.objects.update_or_create(
+                    dataset=fields.pop("dataset"),
+                    version=fields.pop("version"),
+                    defaults={**fields, "run": self, "micro_batch": micro_batch},
+                )
+            if publish is not None:
+                publish()
+            if created:
+                self.append_event("batch", micro_batch.event_payload())
+                if micro_batch.row_count and not had_rows:
+                    self.append_event("milestone", {
+                        "milestone": "first_rows", "batch_id": micro_batch.batch_id,
+                        "text": f"first rows arrived in batch {micro_batch.batch_id}",
+                    })
+                if micro_batch.rejected_rows and not had_rejects:
+                    self.append_event("milestone", {
+                        "milestone": "first_quarantine", "batch_id": micro_batch.batch_id,
+                        "text": f"the reject sink activated at batch {micro_batch.batch_id}",
+                    })
+        return micro_batch, created
+
     def totals(self):
         agg = self.batches.aggregate(
             rows=models.Sum("row_count"),
@@ -227,6 +272,12 @@ class Run(models.Model):
             batches=models.Count("id"),
         )
         return {key: value or 0 for key, value in agg.items()}
+
+
+class MicroBatchQuerySet(models.QuerySet):
+    def of_run(self, run_id):
+        """A run's batches in the order Spark ran them."""
+        return self.filter(run_id=run_id).order_by("stream", "batch_id")
 
 
 class MicroBatch(models.Model):
@@ -246,6 +297,8 @@ class MicroBatch(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
 
+    objects = MicroBatchQuerySet.as_manager()
+
     class Meta:
         ordering = ["run", "stream", "batch_id"]
         constraints = [
@@ -256,6 +309,17 @@ class MicroBatch(models.Model):
     def __str__(self):
         return f"batch {self.batch_id} of {self.run_id} ({self.status})"
 
+    def event_payload(self):
+        return {
+            "stream": self.stream,
+            "batch_id": self.batch_id,
+            "status": self.status,
+            "rows": self.row_count,
+            "violations": self.violations,
+            "rejected": self.rejected_rows,
+            "micro_batch": self.pk,
+        }
+
 
 class DatasetVersionQuerySet(models.QuerySet):
     def published_under(self, dataset_name):
@@ -265,6 +329,13 @@ class DatasetVersionQuerySet(models.QuerySet):
             .select_related("contract_version__contract", "run")
             .order_by("-created_at", "-version")
         )
+
+    def validated_against(self, contract_id, version=None):
+        """Dataset versions checked against a contract (optionally one version of it)."""
+        versions = self.filter(contract_version__contract__contract_id=contract_id)
+        if version:
+            versions = versions.filter(contract_version__version=version)
+        return versions.select_related("dataset", "contract_version", "run")
 
 
 class DatasetVersion(models.Model):

@@ -1,5 +1,19 @@
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
+
+
+def pytest_configure(config):
+    # Importing dc43site.asgi starts the site; in tests that must not warm a JVM (Spark tests start their own).
+    from django.conf import settings
+
+    settings.DC43_WARM_SPARK = False
+
+
+def signed_in(person):
+    client = Client()
+    client.force_login(person)
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +48,34 @@ def viewer(django_user_model):
 def outsider(django_user_model):
     """Logged in, with no permission at all."""
     return make_user(django_user_model, "outsider")
+@pytest.fixture
+def demo_contracts(db):
+    """The demo contracts, present again after a transactional test flushed what the migration loaded."""
+    from contracts.demo import load_demo_contracts
+    from contracts.models import Contract, ContractVersion
+
+    load_demo_contracts(Contract, ContractVersion)
+
+
+@pytest.fixture
+def user(django_user_model):
+    """A signed-in person without admin rights."""
+    return django_user_model.objects.create_user(username="reader", password="reader-pass-123")
+
+
+@pytest.fixture
+def user_client(user):
+    return signed_in(user)
+
+
+@pytest.fixture
+def editor(django_user_model):
+    """A staff member allowed to edit contracts, and nothing else."""
+    person = django_user_model.objects.create_user(username="editor", password="editor-pass-123", is_staff=True)
+    person.user_permissions.set(Permission.objects.filter(content_type__app_label="contracts"))
+    return person
+
+
+@pytest.fixture
+def editor_client(editor):
+    return signed_in(editor)

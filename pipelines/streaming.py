@@ -1,0 +1,322 @@
+"""Governed streams: read a source under its contract, write a stream under the output contract.
+
+`write_stream_with_contract` runs the schema gate, then starts ONE streaming query whose
+`foreachBatch` does, per micro-batch: measure every rule in the same pass that writes the
+passing rows to a staging folder -> write the failing rows with their reasons to the rejects
+staging folder (when the run routes rejects) -> record the batch, its dataset versions and its
+event in one transaction, moving the staged slices into place inside it. A slice's path is
+derived from (run, batch_id), so a replayed batch rewrites the same slice and the same rows.
+"""
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+from pyspark.sql import functions as F
+
+from contracts.checks import ENFORCE, compile_contract
+from contracts.models import ContractVersion
+from pipelines import storage
+from pipelines.checks import REASONS, BatchChecks, schema_gate
+from registry.models import BatchStatus, Dataset, MicroBatch, RunStatus
+
+logger = logging.getLogger("dc43.streaming")
+MAX_REJECT_SAMPLE = 5
+
+
+class ContractError(ValueError):
+    """A contract the stream names does not exist or cannot be compiled."""
+
+
+def resolve_contract(contract_id, version=None):
+    try:
+        contract_version = ContractVersion.objects.resolve(contract_id, version)
+    except ContractVersion.DoesNotExist as exc:
+        raise ContractError(str(exc)) from None
+    return contract_version, compile_contract(contract_version.document)
+
+
+def read_stream_with_contract(spark, contract_id, version=None, *, format="rate", options=None, path=None,
+                              schema=None, run=None):
+    """Read a streaming source and check its schema against the input contract.
+
+    Returns the streaming DataFrame with `dc43_contract` (the input ContractVersion) and
+    `dc43_gate` (the gate's result) attached. With a `run`, the input gate is logged to it.
+    """
+    contract_version, compiled = resolve_contract(contract_id, version)
+    reader = spark.readStream.format(format).options(**{k: str(v) for k, v in (options or {}).items()})
+    if schema is not None:
+        reader = reader.schema(schema)
+    df = reader.load(path) if path else reader.load()
+    gate = schema_gate(df.schema, compiled)
+    if run is not None:
+        run.log("gate", {**gate, "side": "input"})
+    df.dc43_contract = contract_version
+    df.dc43_gate = gate
+    return df
+
+
+@dataclass
+class Target:
+    """A dataset a stream publishes into, under a contract version."""
+
+    dataset: Dataset
+    contract_version: ContractVersion
+
+    @classmethod
+    def for_contract(cls, contract_id, version=None):
+        contract_version, _ = resolve_contract(contract_id, version)
+        dataset, _ = Dataset.objects.get_or_create(name=contract_id, defaults={"contract": contract_version.contract})
+        return cls(dataset, contract_version)
+
+
+class BatchWriter:
+    """The foreachBatch function of one governed query (callable as `writer(batch_df, batch_id)`)."""
+
+    def __init__(self, run, checks, output, rejects=None):
+        self.run = run
+        self.checks = checks
+        self.output = output
+        self.rejects = rejects
+        self.columns = checks.columns
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.batches_started = 0
+        self.first_done = threading.Event()
+        self.block = threading.Event()
+        self.error = None
+        self.block_reason = ""
+        self.samples_taken = 0
+
+    def __call__(self, batch_df, batch_id):
+        with self.lock:
+            if self.stopping:
+                return  # the window closed while Spark planned this trigger: not started, not recorded
+            self.batches_started += 1
+            try:
+                self.process(batch_df, batch_id)
+                self.first_done.set()
+            except Exception as exc:
+                self.error = f"batch {batch_id} failed: {type(exc).__name__}: {_first_line(exc)}"
+                logger.error("run %s: %s\n%s", self.run.id, self.error, traceback.format_exc())
+                raise
+            finally:
+                # Spark calls back on pooled py4j threads: leave no database connection open on them.
+                connection.close()
+
+    def stop_accepting(self):
+        """Wait for the batch in progress, then refuse new ones: every started batch gets recorded."""
+        with self.lock:
+            self.stopping = True
+
+    def process(self, batch_df, batch_id):
+        started = timezone.now()
+        clock = time.perf_counter()
+        spark = batch_df.sparkSession
+        fs = storage.FileSystem(spark)
+        checks = self.checks
+        version = self.run.slice_version(batch_id)
+        out_final = storage.slice_path(self.output.dataset.name, version)
+        out_staging = storage.staging_path(self.output.dataset.name, version)
+
+        observed, observation = checks.observe(batch_df)
+        written = observed.where(~checks.failing()) if self.rejects else observed
+        written.write.mode("overwrite").parquet(out_staging)
+        measured = checks.counts_from(observation.get)
+        rows = measured["rows"]
+        measured.update(checks.measure_separately(batch_df, rows) if rows else {})
+        verdict = checks.judge(measured)
+        timings = {"measure_and_write": round(time.perf_counter() - clock, 4)}
+
+        if rows == 0:
+            fs.delete(out_staging)
+            self.record(batch_id, started, clock, BatchStatus.EMPTY, verdict, 0, [], timings, None)
+            return
+
+        status = verdict.verdict  # ok / warn / block: the batch vocabulary
+        failing = measured["violations"]
+        rejected, reject_slice, sample = 0, None, None
+        to_publish = []
+        if self.rejects and failing:
+            rejected, reject_slice, sample = self.write_rejects(batch_df, batch_id, version, fs)
+            to_publish.append((reject_slice["_staging"], reject_slice["path"]))
+        slices = []
+        if status == BatchStatus.BLOCK:
+            # Enforce: the failing rows must not reach the output, so nothing of this batch does.
+            fs.delete(out_staging)
+        else:
+            out_rows = rows - rejected if self.rejects else rows
+            slices.append(
+                {
+                    "dataset": self.output.dataset,
+                    "version": version,
+                    "status": "warn" if failing or status == BatchStatus.WARN else "ok",
+                    "contract_version": self.output.contract_version,
+                    "row_count": out_rows,
+                    "violations": 0 if self.rejects else failing,
+                    "path": out_final,
+                }
+            )
+            to_publish.append((out_staging, out_final))
+        if reject_slice:
+            slices.append({k: v for k, v in reject_slice.items() if not k.startswith("_")})
+        timings["total_before_record"] = round(time.perf_counter() - clock, 4)
+        self.record(batch_id, started, clock, status, verdict, rejected, slices, timings, sample,
+                    publish=lambda: [fs.publish(src, dst) for src, dst in to_publish])
+        if status == BatchStatus.BLOCK:
+            broken = ", ".join(f"{r.rule} ({r.failed} rows)" if r.failed else r.rule
+                               for r in verdict.failed_rules if r.verdict == BatchStatus.BLOCK)
+            self.block_reason = f"enforce: batch {batch_id} broke error-severity rules: {broken}; the stream stopped"
+            self.block.set()
+
+    def write_rejects(self, batch_df, batch_id, version, fs):
+        checks = self.checks
+        name = self.rejects.dataset.name
+        final = storage.slice_path(name, version)
+        staging = storage.staging_path(name, version)
+        keep = [F.col(f"`{c}`") for c in ("timestamp", "value") if c in self.columns]
+        rejects_df = batch_df.where(checks.failing()).select(
+            *keep,
+            checks.reasons().alias(REASONS),
+            F.lit(str(self.run.id)).alias("run_id"),
+            F.lit(int(batch_id)).cast("bigint").alias("batch_id"),
+        )
+        counted, observation = _observed(rejects_df, self.run, batch_id)
+        counted.write.mode("overwrite").parquet(staging)
+        rejected = int(observation.get.get("n") or 0)
+        sample = None
+        if self.samples_taken < MAX_REJECT_SAMPLE:
+            # A few rows for the page, read back from what was written (a tiny extra job, first batches only).
+            rows = batch_df.sparkSession.read.parquet(staging).limit(MAX_REJECT_SAMPLE - self.samples_taken).collect()
+            sample = [_plain(r.asDict()) for r in rows]
+            self.samples_taken += len(sample)
+        return rejected, {
+            "dataset": self.rejects.dataset,
+            "version": version,
+            "status": "ok",
+            "contract_version": self.rejects.contract_version,
+            "row_count": rejected,
+            "violations": 0,
+            "path": final,
+            "_staging": staging,
+        }, sample
+
+    def record(self, batch_id, started, clock, status, verdict, rejected, slices, timings, sample, publish=None):
+        elapsed = max(time.perf_counter() - clock, 1e-6)
+        metrics = {"rules": [r.as_dict() for r in verdict.results], "reasons": verdict.reasons, "timings": timings}
+        if sample:
+            metrics["reject_sample"] = sample
+        self.run.record_batch(
+            {
+                "batch_id": batch_id,
+                "stream": MicroBatch.Stream.MAIN,
+                "status": status,
+                "row_count": verdict.row_count,
+                "violations": verdict.violations,
+                "rejected_rows": rejected,
+                "metrics": metrics,
+                "progress": {"processed_rows_per_second": round(verdict.row_count / elapsed, 2),
+                             "duration_ms": round(elapsed * 1000)},
+                "started_at": started,
+                "finished_at": timezone.now(),
+            },
+            slices,
+            publish,
+        )
+
+
+def _observed(df, run, batch_id):
+    from pyspark.sql import Observation
+
+    observation = Observation(_observation_name(run, batch_id))
+    return df.observe(observation, F.count(F.lit(1)).alias("n")), observation
+
+
+def _observation_name(run, batch_id):
+    return f"dc43_rejects_{run.id.hex[:12]}_{batch_id}_{time.monotonic_ns()}"
+
+
+class GovernedQuery:
+    """A running governed stream: the Spark query and the writer that records its batches."""
+
+    def __init__(self, query, writer):
+        self.query = query
+        self.writer = writer
+
+    @property
+    def blocked(self):
+        return self.writer.block.is_set()
+
+    def exception(self):
+        if self.writer.error:
+            return self.writer.error
+        error = self.query.exception()
+        return f"{_first_line(error)}" if error else None
+
+    def wait_for_first_batch(self, timeout):
+        return self.writer.first_done.wait(timeout)
+
+    def stop(self, settle_seconds=10.0):
+        """Stop cleanly: no new batch starts, the one in progress finishes and Spark commits it, then stop."""
+        self.writer.stop_accepting()
+        deadline = time.monotonic() + settle_seconds
+        while self.query.isActive and self.query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.query.stop()
+
+
+def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=ENFORCE, rejects=None,
+                               trigger_seconds=1.0):
+    """Gate the stream's schema, then start one governed streaming query.
+
+    Returns a GovernedQuery, or None when the gate blocked the run (under `enforce`): then the
+    run is finished `blocked` with the schema differences as reason and no query starts.
+    """
+    output = Target.for_contract(contract_id, version)
+    rejects_target = Target.for_contract(*_contract_ref(rejects)) if rejects else None
+    compiled = compile_contract(output.contract_version.document)
+    gate = schema_gate(df.schema, compiled)
+    run.contract_version = output.contract_version
+    run.schema_gate = gate
+    run.save(update_fields=["contract_version", "schema_gate"])
+    run.log("gate", {**gate, "side": "output"})
+    if gate["verdict"] == "block" and run_type == ENFORCE:
+        reason = "schema gate blocked the stream: " + "; ".join(
+            f"{d['column']}: {d['problem']} (expected {d['expected'] or 'any'}, found {d['found']})"
+            for d in gate["differences"] if d["verdict"] == "block"
+        )
+        run.log("stage", {"stage": "gate", "status": "blocked", "detail": reason})
+        run.log("stage", {"stage": "complete", "status": "blocked", "detail": "no streaming query started"})
+        run.finish(RunStatus.BLOCKED, reason)
+        return None
+    run.log("stage", {"stage": "gate", "status": "done", "detail": f"schema {gate['verdict']}"})
+
+    checks = BatchChecks(compiled, df.schema, run_type)
+    writer = BatchWriter(run, checks, output, rejects_target)
+    query = (
+        df.writeStream.foreachBatch(writer)
+        .queryName(f"dc43-{run.scenario}-{run.id.hex[:8]}")
+        .option("checkpointLocation", storage.checkpoint_path(run.id))
+        .trigger(processingTime=f"{trigger_seconds} seconds")
+        .start()
+    )
+    return GovernedQuery(query, writer)
+
+
+def _contract_ref(ref):
+    if isinstance(ref, (tuple, list)):
+        return tuple(ref)
+    return (ref, None)
+
+
+def _plain(row):
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
