@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from pipelines.catalog import RUN_TYPES, SCENARIOS
-from registry.access import can_start_runs, can_view_runs
+from registry.access import can_start_runs
 from registry.models import Run
 
 LATEST_RUNS = 5
@@ -14,15 +14,12 @@ LATEST_RUNS = 5
 @require_GET
 def scenarios(request):
     Run.objects.mark_interrupted_orphans()
-    show_runs = can_view_runs(request.user)
     cards = []
     for scenario in SCENARIOS.values():
-        latest = Run.objects.filter(scenario=scenario.key).select_related("started_by")[:LATEST_RUNS] if show_runs else []
+        latest = Run.objects.filter(scenario=scenario.key).select_related("started_by")[:LATEST_RUNS]
         cards.append({"scenario": scenario, "latest": latest})
     return render(
-        request,
-        "pipelines/scenarios.html",
-        {"cards": cards, "can_start": can_start_runs(request.user), "show_runs": show_runs, "run_types": RUN_TYPES},
+        request, "pipelines/scenarios.html", {"cards": cards, "can_start": can_start_runs(request.user), "run_types": RUN_TYPES}
     )
 
 

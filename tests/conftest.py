@@ -34,20 +34,16 @@ def make_user(django_user_model, username, *perms):
 
 @pytest.fixture
 def operator(django_user_model):
-    """May view and start runs."""
-    return make_user(django_user_model, "operator", "registry.start_run", "registry.view_run")
+    """May start runs, as a member of the "Pipeline operators" group may."""
+    return make_user(django_user_model, "operator", "registry.start_run")
 
 
 @pytest.fixture
 def viewer(django_user_model):
-    """May view runs, not start them."""
-    return make_user(django_user_model, "viewer", "registry.view_run")
+    """Signed in, without any permission: may watch runs, not start them."""
+    return make_user(django_user_model, "viewer")
 
 
-@pytest.fixture
-def outsider(django_user_model):
-    """Logged in, with no permission at all."""
-    return make_user(django_user_model, "outsider")
 @pytest.fixture
 def demo_contracts(db):
     """The demo contracts, present again after a transactional test flushed what the migration loaded."""

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from contracts.demo import load_demo_contracts
 from contracts.models import Contract, ContractVersion
-from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunStatus
+from registry.models import Dataset, Run, RunStatus, owner_fields
 
 OUTPUT, REJECTS = "demo.streaming.events_processed", "demo.streaming.events_rejects"
 SNAPSHOT = [
@@ -37,11 +37,9 @@ class SimulatedRun:
         self.rejects = demo_version(REJECTS)
         self.run = run or Run.objects.create(
             scenario=scenario, run_type=run_type, requested_seconds=seconds, started_by=user,
-            started_via="user" if user else "python",
+            started_via="user" if user else "python", **owner_fields(),
         )
-        self.run.claim()
         self.next_batch = 0
-        self.milestones = set()
 
     def stage(self, stage, status, detail=""):
         self.run.log("stage", {"stage": stage, "status": status, "detail": detail})
@@ -63,7 +61,8 @@ class SimulatedRun:
                 contract_version=self.output,
                 schema_gate={"verdict": verdict, "differences": list(differences), "snapshot": snapshot, "contract": contract},
             )
-            self.run.append_event("gate", {"verdict": verdict, "differences": list(differences), "contract": contract})
+            self.run.append_event("gate", {"verdict": verdict, "differences": list(differences), "snapshot": snapshot,
+                                           "contract": contract, "side": "output"})
         if verdict == "block":
             self.stage("gate", "blocked", "value: required column is missing")
             self.run.finish(RunStatus.BLOCKED, "schema gate: required column `value` is missing")
@@ -73,7 +72,8 @@ class SimulatedRun:
         return self
 
     def batch(self, rows, failed=0, rejected=0):
-        run, batch_id = self.run, self.next_batch
+        """Record one micro-batch through Run.record_batch, as the runner does; returns the MicroBatch."""
+        batch_id = self.next_batch
         self.next_batch += 1
         status = "empty" if rows == 0 else "warn" if failed else "ok"
         now = timezone.now()
@@ -86,34 +86,24 @@ class SimulatedRun:
         metrics = {"rules": rules, "reasons": {"value >= 0": failed} if failed else {},
                    "reject_sample": [{"timestamp": now.isoformat(), "value": -4 * (batch_id + 1), "quality_flag": "warning",
                                       "reject_reasons": ["value >= 0"]}] if rejected else []}
-        with transaction.atomic():
-            mb = MicroBatch.objects.create(
-                run=run, batch_id=batch_id, status=status, row_count=rows, violations=failed, rejected_rows=rejected,
-                metrics=metrics, started_at=now - timedelta(milliseconds=120), finished_at=now,
-            )
-            if rows - rejected > 0:
-                self.version(mb, OUTPUT, self.output, rows - rejected, failed - rejected, "warn" if failed > rejected else "ok")
-            if rejected:
-                self.version(mb, REJECTS, self.rejects, rejected, rejected, "warn")
-            run.append_event("batch", {"stream": "main", "batch_id": batch_id, "status": status, "rows": rows,
-                                       "violations": failed, "rejected": rejected, "micro_batch": mb.pk})
-            if rows and "first_rows" not in self.milestones:
-                self.milestone("first_rows", batch_id, f"First rows written at batch {batch_id}")
-            if rejected and "first_quarantine" not in self.milestones:
-                self.milestone("first_quarantine", batch_id, f"The reject sink activated at batch {batch_id}")
-        return mb
-
-    def milestone(self, name, batch_id, text):
-        self.milestones.add(name)
-        self.run.append_event("milestone", {"milestone": name, "batch_id": batch_id, "text": text})
-
-    def version(self, mb, dataset_name, contract_version, rows, violations, status):
-        dataset, _ = Dataset.objects.get_or_create(name=dataset_name, defaults={"contract": contract_version.contract})
-        version = self.run.slice_version(mb.batch_id)
-        DatasetVersion.objects.create(
-            dataset=dataset, version=version, status=status, contract_version=contract_version, row_count=rows,
-            violations=violations, path=f"/data/{dataset_name}/{version}/", run=self.run, micro_batch=mb,
+        slices = []
+        if rows - rejected > 0:
+            slices.append(self.slice(batch_id, OUTPUT, self.output, rows - rejected, failed - rejected,
+                                     "warn" if failed > rejected else "ok"))
+        if rejected:
+            slices.append(self.slice(batch_id, REJECTS, self.rejects, rejected, 0, "ok"))
+        micro_batch, _ = self.run.record_batch(
+            {"batch_id": batch_id, "status": status, "row_count": rows, "violations": failed, "rejected_rows": rejected,
+             "metrics": metrics, "started_at": now - timedelta(milliseconds=120), "finished_at": now},
+            slices,
         )
+        return micro_batch
+
+    def slice(self, batch_id, dataset_name, contract_version, rows, violations, status):
+        dataset, _ = Dataset.objects.get_or_create(name=dataset_name, defaults={"contract": contract_version.contract})
+        version = self.run.slice_version(batch_id)
+        return {"dataset": dataset, "version": version, "status": status, "contract_version": contract_version,
+                "row_count": rows, "violations": violations, "path": f"/data/{dataset_name}/{version}/"}
 
     def finish(self):
         self.stage("streaming", "done")
