@@ -48,7 +48,7 @@ def test_healthy_run_badges_appear_one_by_one_and_the_status_turns_ok(operator, 
     assert badge_ids(page) == [f"batch-main-{i}" for i in range(5)]
     assert page.locator("#run-stages [aria-current=step]").count() == 0
     assert "Run ended ok" in page.inner_text("#timeline")
-    assert page.locator("#versions-body tr").count() == 4
+    assert page.locator("table.versions tbody tr").count() == 4
     assert page.locator("#run-header .live-pill").count() == 0
     assert_not_reloaded(page)
     screenshot(page, "simulated-streaming-valid")
@@ -104,7 +104,7 @@ def test_a_reload_in_the_middle_of_a_run_ends_with_every_batch_exactly_once(oper
     thread.join()
 
     assert badge_ids(page) == [f"batch-main-{i}" for i in range(6)]
-    rows = page.eval_on_selector_all("#dq-batches > tr", "els => els.map(e => e.id)")
+    rows = page.eval_on_selector_all("table.dq-batches tbody tr", "els => els.map(e => e.id)")
     assert rows == [f"dq-main-{i}" for i in range(6)]
     entries = page.eval_on_selector_all("#timeline > li", "els => els.map(e => e.id)")
     assert len(entries) == len(set(entries))
@@ -123,8 +123,8 @@ def test_a_dropped_connection_resumes_where_it_was(operator, browser, site_url):
     thread.join()
 
     assert badge_ids(page) == [f"batch-main-{i}" for i in range(6)]
-    assert page.locator("#versions-body tr").count() == len(set(page.eval_on_selector_all(
-        "#versions-body tr", "els => els.map(e => e.id)")))
+    assert page.locator("table.versions tbody tr").count() == len(set(page.eval_on_selector_all(
+        "table.versions tbody tr", "els => els.map(e => e.id)")))
     assert_not_reloaded(page)
 
 
@@ -139,3 +139,21 @@ def test_a_finished_run_reads_well_on_a_phone(operator, browser, site_url):
         assert overflow <= 0, (path, overflow)
     page.goto(site_url + run.get_absolute_url())
     screenshot(page, "simulated-phone-run-page")
+
+
+def test_a_whole_run_arriving_in_one_update_keeps_every_table(operator, browser, site_url):
+    sim = db(lambda: SimulatedRun("streaming-dq-rejects", user=operator).start())
+    page = log_in(browser, site_url, operator, "pw-operator")
+    watch(page, site_url + sim.run.get_absolute_url())
+    page.wait_for_selector("#live-state >> text=Connected", timeout=10_000)
+    # No pause: on the embedded channel layer the next poll finds batches, versions and completion at once.
+    play_in_thread(sim, kind="rejects", batches=4, pause=0, start=False).join()
+    page.wait_for_selector("#run-header .status-warn", timeout=10_000)
+
+    assert page.locator("#run-quarantine table.reasons tbody tr").count() == 1
+    assert page.locator("#run-quarantine table.sample tbody tr").count() == 2
+    assert page.locator("#dq-rules table tbody tr").count() == 2
+    ids = page.eval_on_selector_all("table.versions tbody tr", "els => els.map(e => e.id)")
+    assert len(ids) == len(set(ids)) == 5
+    assert page.locator("table.dq-batches tbody tr").count() == 4
+    assert_not_reloaded(page)

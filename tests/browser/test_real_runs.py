@@ -31,6 +31,15 @@ def spark_site_url(django_db_setup, django_db_blocker, tmp_path_factory):
         yield url
 
 
+@pytest.fixture(autouse=True)
+def demo_contracts_loaded(transactional_db):
+    """The scenarios resolve the demo contracts, which an earlier transactional test may have flushed."""
+    from contracts.demo import load_demo_contracts
+    from contracts.models import Contract, ContractVersion
+
+    load_demo_contracts(Contract, ContractVersion)
+
+
 def press_run(browser, url, user, key, seconds=None):
     page = log_in(browser, url, user, f"pw-{user.username}")
     card = page.locator(f"#scenario-{key}")
