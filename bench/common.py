@@ -10,8 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def setup_django():
+def setup_django(database_url=None):
+    """Django for a benchmark; `database_url` points it at a scratch database (the site's own stays untouched)."""
     sys.path.insert(0, str(ROOT))
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dc43site.settings")
     os.environ.setdefault("DC43_WARM_SPARK", "0")
     import django

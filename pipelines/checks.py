@@ -134,6 +134,7 @@ class BatchChecks:
                 self.predicates[rule.name] = predicate
         self.aliases = {name: f"{ALIAS_PREFIX}{i}" for i, name in enumerate(self.predicates)}
         self.row_rule_names = [r.name for r in compiled.rules if r.level == ROW and r.name in self.predicates]
+        self.metric_rule_names = [r.name for r in compiled.rules if r.level == METRIC and r.name in self.predicates]
         self.separate_rules = [r for r in compiled.rules if r.kind in ("duplicate_values", "sql") and r.level == METRIC]
 
     # -- building blocks --
@@ -153,27 +154,45 @@ class BatchChecks:
             return F.array().cast("array<string>")
         return F.array_compact(F.array(*[F.when(self.predicates[n], F.lit(n)) for n in self.row_rule_names]))
 
-    def aggregates(self):
-        # sum(when) on the predicates themselves: measured cheaper than projecting flag columns first.
+    def batch_aggregates(self):
+        """What every batch needs counted over all its rows: rows, failing rows, and tolerant metrics.
+
+        Few aggregates on purpose: `observe` updates each of them row by row, outside Spark's
+        generated code, and its cost grows with their number. Which row rules a failing row broke
+        is counted over the failing rows only (`rule_aggregates`), and only when there are any.
+        """
         exprs = [F.count(F.lit(1)).alias("rows"), _count_where(self.failing()).alias("violations")]
-        for name, alias in self.aliases.items():
-            exprs.append(_count_where(self.predicates[name]).alias(alias))
+        for name in self.metric_rule_names:
+            exprs.append(_count_where(self.predicates[name]).alias(self.aliases[name]))
         return exprs
+
+    def rule_aggregates(self):
+        """One count per row rule: over the failing rows they give each rule's failures."""
+        return [_count_where(self.predicates[name]).alias(self.aliases[name]) for name in self.row_rule_names]
+
+    def aggregates(self):
+        return self.batch_aggregates() + self.rule_aggregates()
 
     # -- measuring --
 
-    def observe(self, df):
-        """Attach the one-pass measurement to the DataFrame about to be written; returns (df, observation)."""
+    def observe(self, df, aggregates=None):
+        """Attach a one-pass measurement to a DataFrame about to be written; returns (df, observation)."""
         observation = Observation(f"dc43_{next(_view_ids)}")
-        return df.observe(observation, *self.aggregates()), observation
+        return df.observe(observation, *(aggregates or self.aggregates())), observation
 
     def counts_from(self, row):
+        """Measurements by rule name; a rule not in `row` counted nothing (no failing rows to break it)."""
         measured = {"rows": int(row.get("rows") or 0), "violations": int(row.get("violations") or 0)}
         for name, alias in self.aliases.items():
             measured[name] = int(row.get(alias) or 0)
         for name, error in self.unusable.items():
             measured[name] = {"error": error}
         return measured
+
+    def rule_counts(self, failing_df):
+        """Per-rule failures of a batch's failing rows, by one aggregation (when they were not counted on the way)."""
+        row = failing_df.agg(*self.rule_aggregates()).first().asDict()
+        return {name: int(row.get(self.aliases[name]) or 0) for name in self.row_rule_names}
 
     def measure_static(self, df):
         """Measure a whole DataFrame with one aggregation job (plus the rules that need their own)."""

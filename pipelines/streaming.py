@@ -123,14 +123,22 @@ class BatchWriter:
         out_final = storage.slice_path(self.output.dataset.name, version)
         out_staging = storage.staging_path(self.output.dataset.name, version)
 
-        observed, observation = checks.observe(batch_df)
+        observed, observation = checks.observe(batch_df, checks.batch_aggregates())
         written = observed.where(~checks.failing()) if self.rejects else observed
         written.write.mode("overwrite").parquet(out_staging)
         measured = checks.counts_from(observation.get)
         rows = measured["rows"]
+        timings = {"write_output": round(time.perf_counter() - clock, 4)}
+        rejected, reject_slice, sample = 0, None, None
+        if measured["violations"] and self.rejects:
+            # The rejects write counts, on the failing rows it writes, which rules each broke.
+            rejected, reject_slice, sample, broken = self.write_rejects(batch_df, batch_id, version)
+            measured.update(broken)
+            timings["write_rejects"] = round(time.perf_counter() - clock - timings["write_output"], 4)
+        elif measured["violations"]:
+            measured.update(checks.rule_counts(batch_df.where(checks.failing())))
         measured.update(checks.measure_separately(batch_df, rows) if rows else {})
         verdict = checks.judge(measured)
-        timings = {"measure_and_write": round(time.perf_counter() - clock, 4)}
 
         if rows == 0:
             fs.delete(out_staging)
@@ -139,10 +147,8 @@ class BatchWriter:
 
         status = verdict.verdict  # ok / warn / block: the batch vocabulary
         failing = measured["violations"]
-        rejected, reject_slice, sample = 0, None, None
         to_publish = []
-        if self.rejects and failing:
-            rejected, reject_slice, sample = self.write_rejects(batch_df, batch_id, version, fs)
+        if reject_slice:
             to_publish.append((reject_slice["_staging"], reject_slice["path"]))
         slices = []
         if status == BatchStatus.BLOCK:
@@ -173,28 +179,31 @@ class BatchWriter:
             self.block_reason = f"enforce: batch {batch_id} broke error-severity rules: {broken}; the stream stopped"
             self.block.set()
 
-    def write_rejects(self, batch_df, batch_id, version, fs):
+    def write_rejects(self, batch_df, batch_id, version):
         checks = self.checks
         name = self.rejects.dataset.name
         final = storage.slice_path(name, version)
         staging = storage.staging_path(name, version)
         keep = [F.col(f"`{c}`") for c in ("timestamp", "value") if c in self.columns]
-        rejects_df = batch_df.where(checks.failing()).select(
+        failing, observation = checks.observe(
+            batch_df.where(checks.failing()), [F.count(F.lit(1)).alias("rejected"), *checks.rule_aggregates()]
+        )
+        failing.select(
             *keep,
             checks.reasons().alias(REASONS),
             F.lit(str(self.run.id)).alias("run_id"),
             F.lit(int(batch_id)).cast("bigint").alias("batch_id"),
-        )
-        counted, observation = _observed(rejects_df, self.run, batch_id)
-        counted.write.mode("overwrite").parquet(staging)
-        rejected = int(observation.get.get("n") or 0)
+        ).write.mode("overwrite").parquet(staging)
+        counts = observation.get
+        rejected = int(counts.get("rejected") or 0)
+        broken = {n: int(counts.get(checks.aliases[n]) or 0) for n in checks.row_rule_names}
         sample = None
         if self.samples_taken < MAX_REJECT_SAMPLE:
             # A few rows for the page, read back from what was written (a tiny extra job, first batches only).
             rows = batch_df.sparkSession.read.parquet(staging).limit(MAX_REJECT_SAMPLE - self.samples_taken).collect()
             sample = [_plain(r.asDict()) for r in rows]
             self.samples_taken += len(sample)
-        return rejected, {
+        reject_slice = {
             "dataset": self.rejects.dataset,
             "version": version,
             "status": "ok",
@@ -203,7 +212,8 @@ class BatchWriter:
             "violations": 0,
             "path": final,
             "_staging": staging,
-        }, sample
+        }
+        return rejected, reject_slice, sample, broken
 
     def record(self, batch_id, started, clock, status, verdict, rejected, slices, timings, sample, publish=None):
         elapsed = max(time.perf_counter() - clock, 1e-6)
@@ -227,17 +237,6 @@ class BatchWriter:
             slices,
             publish,
         )
-
-
-def _observed(df, run, batch_id):
-    from pyspark.sql import Observation
-
-    observation = Observation(_observation_name(run, batch_id))
-    return df.observe(observation, F.count(F.lit(1)).alias("n")), observation
-
-
-def _observation_name(run, batch_id):
-    return f"dc43_rejects_{run.id.hex[:12]}_{batch_id}_{time.monotonic_ns()}"
 
 
 class GovernedQuery:
@@ -270,11 +269,13 @@ class GovernedQuery:
 
 
 def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=ENFORCE, rejects=None,
-                               trigger_seconds=1.0):
+                               trigger=None):
     """Gate the stream's schema, then start one governed streaming query.
 
-    Returns a GovernedQuery, or None when the gate blocked the run (under `enforce`): then the
-    run is finished `blocked` with the schema differences as reason and no query starts.
+    `trigger` takes the keyword of `DataStreamWriter.trigger` (default: a micro-batch every
+    second; `{"availableNow": True}` drains a backlog and stops). Returns a GovernedQuery, or
+    None when the gate blocked the run (under `enforce`): then the run is finished `blocked`
+    with the schema differences as reason and no query starts.
     """
     output = Target.for_contract(contract_id, version)
     rejects_target = Target.for_contract(*_contract_ref(rejects)) if rejects else None
@@ -301,7 +302,7 @@ def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=E
         df.writeStream.foreachBatch(writer)
         .queryName(f"dc43-{run.scenario}-{run.id.hex[:8]}")
         .option("checkpointLocation", storage.checkpoint_path(run.id))
-        .trigger(processingTime=f"{trigger_seconds} seconds")
+        .trigger(**(trigger or {"processingTime": "1 second"}))
         .start()
     )
     return GovernedQuery(query, writer)

@@ -1,0 +1,131 @@
+"""Governed throughput: a parquet backlog drained as a stream (Trigger.AvailableNow) through the real
+write_stream_with_contract, side by side with a plain Spark parquet sink of the same stream.
+
+python bench/throughput.py [--smoke] [--rows N] [--files-per-batch K]
+"""
+
+import shutil
+import tempfile
+import time
+
+from common import Results, interleave, parser, setup_django, table
+
+HEALTHY_TARGET = 0.90
+REJECTS_TARGET = 0.75
+FILES = 16
+
+
+def main():
+    p = parser(__doc__, rows=8_000_000)
+    p.add_argument("--files-per-batch", type=int, default=4, help="maxFilesPerTrigger: backlog files per micro-batch")
+    args = p.parse_args()
+    rows = 80_000 if args.smoke else args.rows
+    rounds = args.rounds or (1 if args.smoke else 3)
+    work = tempfile.mkdtemp(prefix="dc43-bench-throughput-")
+    setup_django(f"sqlite:///{work}/registry.sqlite3")
+
+    from pyspark.sql import functions as F
+
+    from contracts.demo import load_demo_contracts
+    from contracts.models import Contract, ContractVersion
+    from pipelines.catalog import OUTPUT_CONTRACT, REJECTS_CONTRACT
+    from pipelines.spark import get_spark
+    from pipelines.streaming import read_stream_with_contract, write_stream_with_contract
+    from registry.models import Run
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.DC43_DATA_ROOT = f"{work}/data"
+    settings.DC43_CHECKPOINT_ROOT = f"{work}/checkpoints"
+    call_command("migrate", verbosity=0)
+    load_demo_contracts(Contract, ContractVersion)
+    spark = get_spark()
+
+    def backlog(name, bad_every):
+        path = f"{work}/{name}"
+        flip = (F.col("id") % bad_every == bad_every - 1) if bad_every else F.lit(False)
+        spark.range(rows, numPartitions=FILES).select(
+            F.timestamp_seconds(F.col("id")).alias("timestamp"),
+            F.when(flip, -F.col("id")).otherwise(F.col("id")).alias("value"),
+            F.when(flip, "warning").otherwise("valid").alias("quality_flag"),
+        ).write.parquet(path)
+        return path
+
+    healthy_path, rejects_path = backlog("healthy", 0), backlog("rejects", 4)
+    schema = spark.read.parquet(healthy_path).schema
+    options = {"maxFilesPerTrigger": args.files_per_batch}
+    counter = iter(range(10**6))
+    checked = {}
+
+    def source(path):
+        return spark.readStream.schema(schema).options(**options).parquet(path)
+
+    def plain(path):
+        n = next(counter)
+        query = (source(path).writeStream.format("parquet").option("path", f"{work}/plain-{n}")
+                 .option("checkpointLocation", f"{work}/ck-plain-{n}").trigger(availableNow=True).start())
+        query.awaitTermination()
+
+    def governed(path, rejects, label):
+        run = Run.objects.create(scenario=f"bench-{label}", run_type="observe", requested_seconds=1, started_via="python")
+        df = read_stream_with_contract(spark, OUTPUT_CONTRACT, format="parquet", path=path, schema=schema,
+                                       options=options)
+        handle = write_stream_with_contract(df, OUTPUT_CONTRACT, run=run, run_type="observe", rejects=rejects,
+                                            trigger={"availableNow": True})
+        handle.query.awaitTermination()
+        run.finish()
+        checked[label] = run.totals()
+        return run
+
+    def naive(path):
+        """dc43's demo way: the write, then one count() per rule on the same batch."""
+        n = next(counter)
+        predicates = ["timestamp is null", "value is null", "value < 0", "quality_flag is null",
+                      "quality_flag not in ('valid', 'warning')"]
+
+        def batch(df, batch_id):
+            df.write.mode("overwrite").parquet(f"{work}/naive-{n}/{batch_id}")
+            for predicate in predicates:
+                df.where(predicate).count()
+
+        source(path).writeStream.foreachBatch(batch).option("checkpointLocation", f"{work}/ck-naive-{n}").trigger(
+            availableNow=True).start().awaitTermination()
+
+    plain(healthy_path)  # warm the JVM, the file cache and the code paths before timing
+    governed(healthy_path, None, "warmup")
+    started = time.perf_counter()
+    median, _ = interleave({
+        "plain parquet sink": lambda: plain(healthy_path),
+        "governed, healthy": lambda: governed(healthy_path, None, "healthy"),
+        "plain parquet sink (rejects backlog)": lambda: plain(rejects_path),
+        "governed, 1/4 rows to rejects": lambda: governed(rejects_path, REJECTS_CONTRACT, "rejects"),
+        "naive: count() per rule": lambda: naive(healthy_path),
+    }, rounds)
+    wall = time.perf_counter() - started
+
+    batches = -(-FILES // args.files_per_batch)
+    print(f"throughput benchmark: {rows:,} rows in {FILES} parquet files, {batches} micro-batches of "
+          f"{args.files_per_batch} files (AvailableNow), {rounds} interleaved round(s), medians, {wall:.0f} s in all")
+    plain_rate = rows / median["plain parquet sink"]
+    plain_rejects_rate = rows / median["plain parquet sink (rejects backlog)"]
+    lines = []
+    for name, seconds in median.items():
+        base = plain_rejects_rate if "rejects" in name else plain_rate
+        lines.append([name, f"{seconds:.2f}", f"{rows / seconds:,.0f}", f"{rows / seconds / base:.2f}"])
+    print(table(["variant", "seconds", "rows/s", "ratio to plain"], lines))
+    assert checked["healthy"]["rows"] == rows and checked["healthy"]["rejected"] == 0, checked
+    assert checked["rejects"]["rows"] == rows and checked["rejects"]["rejected"] == rows // 4, checked
+    print(f"registry check: healthy run recorded {checked['healthy']['rows']:,} rows; "
+          f"rejects run quarantined {checked['rejects']['rejected']:,} of {checked['rejects']['rows']:,}")
+
+    results = Results("throughput")
+    results.at_least("healthy_ratio", rows / median["governed, healthy"] / plain_rate, HEALTHY_TARGET)
+    results.at_least("rejects_ratio", rows / median["governed, 1/4 rows to rejects"] / plain_rejects_rate, REJECTS_TARGET)
+    results.at_least("naive_ratio_info", rows / median["naive: count() per rule"] / plain_rate, 0.0)
+    shutil.rmtree(work, ignore_errors=True)
+    results.print()
+
+
+if __name__ == "__main__":
+    main()

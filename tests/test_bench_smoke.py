@@ -1,0 +1,37 @@
+"""Each benchmark's smoke mode runs in the suite, so the scripts cannot rot (their figures are not judged here)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = re.compile(r"^RESULT (\w+) (\w+)=(-?[\d.]+) target=(-?[\d.]+) (met|missed)$")
+
+
+def run_smoke(name, timeout=600):
+    proc = subprocess.run(
+        [sys.executable, f"bench/{name}.py", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    results = [RESULT.match(line) for line in lines if line.startswith("RESULT ")]
+    assert results and all(results), lines[-10:]
+    # RESULT lines come last, all together
+    assert all(line.startswith("RESULT ") for line in lines[-len(results):])
+    return {m.group(2): float(m.group(3)) for m in results}
+
+
+@pytest.mark.spark
+def test_engine_benchmark_smoke():
+    figures = run_smoke("engine")
+    assert set(figures) == {"checks_ratio", "checks_failing_ratio_info", "naive_ratio_info"}
+    assert all(value > 0 for value in figures.values())
+
+
+@pytest.mark.spark
+def test_throughput_benchmark_smoke():
+    figures = run_smoke("throughput")
+    assert {"healthy_ratio", "rejects_ratio", "naive_ratio_info"} <= set(figures)
