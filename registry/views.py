@@ -23,9 +23,7 @@ def run_list(request):
     if status:
         runs = runs.filter(status=status)
     page = KeysetPage(runs, "started_at", request.GET, RUNS_PER_PAGE)
-    totals = batch_totals(page.items)
-    for run in page.items:
-        run.totals_row = totals.get(run.id, {})
+    attach_batch_totals(page.items)
     return render(
         request,
         "registry/run_list.html",
@@ -40,7 +38,7 @@ def run_list(request):
     )
 
 
-def batch_totals(runs):
+def attach_batch_totals(runs):
     """Batches, rows and quarantined rows of a page of runs, in one grouped query."""
     rows = (
         MicroBatch.objects.filter(run__in=[run.id for run in runs])
@@ -48,7 +46,9 @@ def batch_totals(runs):
         .values("run_id")
         .annotate(batches=Count("id"), rows=Sum("row_count"), rejected=Sum("rejected_rows"))
     )
-    return {row["run_id"]: row for row in rows}
+    totals = {row["run_id"]: row for row in rows}
+    for run in runs:
+        run.totals_row = totals.get(run.id, {})
 
 
 # SELECT DISTINCT reads every run; hopping from one scenario to the next through the
