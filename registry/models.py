@@ -146,6 +146,7 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["status", "-started_at"], name="run_status_started"),
             models.Index(fields=["scenario", "-started_at"], name="run_scenario_started"),
+            models.Index(fields=["scenario", "status", "-started_at"], name="run_scenario_status_started"),
             models.Index(fields=["-started_at"], name="run_started"),
         ]
         permissions = [("start_run", "Can start pipeline runs")]
@@ -240,7 +241,11 @@ class Run(models.Model):
             earlier = MicroBatch.objects.filter(run=self, stream=key["stream"]).exclude(batch_id=key["batch_id"])
             had_rows = earlier.filter(row_count__gt=0).exists()
             had_rejects = earlier.filter(rejected_rows__gt=0).exists()
+            before = MicroBatch.objects.filter(**key).values("status", "row_count", "violations", "rejected_rows").first()
             micro_batch, created = MicroBatch.objects.update_or_create(**key, defaults=batch)
+            changed = before is not None and before != {
+                f: getattr(micro_batch, f) for f in ("status", "row_count", "violations", "rejected_rows")
+            }
             for fields in slices:
                 fields = dict(fields)
                 DatasetVersion.objects.update_or_create(
@@ -250,8 +255,10 @@ class Run(models.Model):
                 )
             if publish is not None:
                 publish()
+            if created or changed:
+                # A replay that changed nothing tells the page nothing new; one that did must show.
+                self.append_event("batch", {**micro_batch.event_payload(), "replayed": not created})
             if created:
-                self.append_event("batch", micro_batch.event_payload())
                 if micro_batch.row_count and not had_rows:
                     self.append_event("milestone", {
                         "milestone": "first_rows", "batch_id": micro_batch.batch_id,
