@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
-
+from processes import database_url_of_tests
 from registry.models import Run
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -83,13 +82,9 @@ def test_a_blocked_run_exits_three_and_prints_the_difference(spark):
 
 def subprocess_env():
     """Point a child process at this test's database."""
-    env = dict(os.environ, DC43_WARM_SPARK="0", PYTHONUNBUFFERED="1")
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     from django.conf import settings
+
+    env = dict(os.environ, DC43_WARM_SPARK="0", PYTHONUNBUFFERED="1", DATABASE_URL=database_url_of_tests())
 
     env["DC43_DATA_ROOT"] = settings.DC43_DATA_ROOT
     env["DC43_CHECKPOINT_ROOT"] = settings.DC43_CHECKPOINT_ROOT

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from processes import database_url_of_tests  # noqa: F401  (the browser tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
@@ -42,13 +43,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def tests_database_url():
-    conf = connection.settings_dict
-    if conf["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{conf['NAME']}"
-    return f"postgres://{conf['USER']}@{conf['HOST']}:{conf['PORT']}/{conf['NAME']}"
 
 
 def wait_until_serving(url, proc, name, seconds=60):
@@ -95,7 +89,7 @@ def serving(name, **env_overrides):
 def site_url(django_db_setup, django_db_blocker):
     """The site without Spark: the runs it shows are simulated by the tests."""
     with django_db_blocker.unblock():
-        database_url = tests_database_url()
+        database_url = database_url_of_tests()
     with serving("server", DATABASE_URL=database_url) as url:
         yield url
 

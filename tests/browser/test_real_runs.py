@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from browser.conftest import db, log_in, screenshot, serving, tests_database_url
+from browser.conftest import db, log_in, screenshot, serving, database_url_of_tests
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,7 +24,7 @@ FINISHED = "#run-header .status-ok, #run-header .status-warn, #run-header .statu
 @pytest.fixture(scope="module")
 def spark_site_url(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
-        database_url = tests_database_url()
+        database_url = database_url_of_tests()
     data = tmp_path_factory.mktemp("site-data")
     with serving("spark-server", DATABASE_URL=database_url, DC43_WARM_SPARK="true",
                  DC43_DATA_ROOT=str(data / "data"), DC43_CHECKPOINT_ROOT=str(data / "checkpoints")) as url:
