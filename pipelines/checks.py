@@ -154,14 +154,17 @@ class BatchChecks:
             return F.array().cast("array<string>")
         return F.array_compact(F.array(*[F.when(self.predicates[n], F.lit(n)) for n in self.row_rule_names]))
 
-    def batch_aggregates(self):
+    def batch_aggregates(self, count_failing=True):
         """What every batch needs counted over all its rows: rows, failing rows, and tolerant metrics.
 
         Few aggregates on purpose: `observe` updates each of them row by row, outside Spark's
         generated code, and its cost grows with their number. Which row rules a failing row broke
         is counted over the failing rows only (`rule_aggregates`), and only when there are any.
+        A writer that routes the failing rows elsewhere counts them there (`count_failing=False`).
         """
-        exprs = [F.count(F.lit(1)).alias("rows"), _count_where(self.failing()).alias("violations")]
+        exprs = [F.count(F.lit(1)).alias("rows")]
+        if count_failing:
+            exprs.append(_count_where(self.failing()).alias("violations"))
         for name in self.metric_rule_names:
             exprs.append(_count_where(self.predicates[name]).alias(self.aliases[name]))
         return exprs

@@ -123,17 +123,19 @@ class BatchWriter:
         out_final = storage.slice_path(self.output.dataset.name, version)
         out_staging = storage.staging_path(self.output.dataset.name, version)
 
-        observed, observation = checks.observe(batch_df, checks.batch_aggregates())
-        written = observed.where(~checks.failing()) if self.rejects else observed
+        routing = self.rejects is not None
+        # Routing: the output keeps the passing rows and the rejects write counts the failing ones
+        # (and which rules each broke) on the rows it writes. Otherwise all rows stay, counted here.
+        observed, observation = checks.observe(batch_df, checks.batch_aggregates(count_failing=not routing))
+        written = observed.where(~checks.failing()) if routing else observed
         written.write.mode("overwrite").parquet(out_staging)
         measured = checks.counts_from(observation.get)
         rows = measured["rows"]
         timings = {"write_output": round(time.perf_counter() - clock, 4)}
         rejected, reject_slice, sample = 0, None, None
-        if measured["violations"] and self.rejects:
-            # The rejects write counts, on the failing rows it writes, which rules each broke.
+        if routing and rows:
             rejected, reject_slice, sample, broken = self.write_rejects(batch_df, batch_id, version)
-            measured.update(broken)
+            measured.update(broken, violations=rejected)
             timings["write_rejects"] = round(time.perf_counter() - clock - timings["write_output"], 4)
         elif measured["violations"]:
             measured.update(checks.rule_counts(batch_df.where(checks.failing())))
@@ -197,6 +199,9 @@ class BatchWriter:
         counts = observation.get
         rejected = int(counts.get("rejected") or 0)
         broken = {n: int(counts.get(checks.aliases[n]) or 0) for n in checks.row_rule_names}
+        if not rejected:
+            storage.FileSystem(batch_df.sparkSession).delete(staging)
+            return 0, None, None, broken
         sample = None
         if self.samples_taken < MAX_REJECT_SAMPLE:
             # A few rows for the page, read back from what was written (a tiny extra job, first batches only).

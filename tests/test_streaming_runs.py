@@ -240,3 +240,14 @@ def test_a_run_keeps_its_heartbeat_and_owner_while_running(spark):
     assert seen["pid"] == os.getpid() and seen["beat"] is not None and seen["status"] == "running"
     assert not Run.objects.orphaned().exists()
     assert threading.active_count() >= 1
+
+
+def test_a_reject_run_in_which_nothing_failed_is_ok(spark, monkeypatch):
+    monkeypatch.setitem(scenarios.SHAPES, "streaming-dq-rejects", lambda events: (scenarios.healthy(events)[0], REJECTS))
+    run = run_streaming_scenario("streaming-dq-rejects", seconds=2)
+
+    assert run.status == "ok"
+    assert run.totals()["rejected"] == 0 and run.totals()["rows"] > 0
+    assert not run.dataset_versions.filter(dataset__name=REJECTS).exists()
+    assert not run.events.filter(kind="milestone", payload__milestone="first_quarantine").exists()
+    assert_registry_tells_the_truth(spark, run)
