@@ -1,0 +1,81 @@
+"""Run every benchmark at full size and write docs/benchmarks.md (`make bench`).
+
+python bench/run_all.py [--only NAME ...]
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from common import ROOT
+
+BENCHMARKS = [
+    ("throughput", "Governed throughput against a plain Spark parquet sink"),
+    ("live_latency", "Live latency: batch commit to badge in Chromium"),
+    ("start", "Warm start: Run pressed to first non-empty badge"),
+    ("registry", "Registry at scale: pages and audit queries on PostgreSQL"),
+    ("fanout", "Fan-out: 200 websocket clients on one live run"),
+    ("engine", "Checks cost on a static write (issue 3)"),
+]
+TIMEOUT = 900
+
+
+def machine():
+    cores = os.cpu_count()
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return f"{platform.node()}: {cores} cores, {mem_kb / 1024 / 1024:.0f} GiB, Python {platform.python_version()}"
+
+
+def run(name):
+    command = [sys.executable, f"bench/{name}.py"]
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+        output, code = proc.stdout, proc.returncode
+        if code:
+            output += f"\n(exit {code})\n" + proc.stderr[-3000:]
+    except subprocess.TimeoutExpired as exc:
+        output, code = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), "timeout"
+    return output.rstrip(), code, time.monotonic() - started
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--only", nargs="*", help="run only these benchmarks (the document keeps the others' sections out)")
+    args = p.parse_args()
+    chosen = [(n, t) for n, t in BENCHMARKS if not args.only or n in args.only]
+    sections, summary = [], []
+    started = time.monotonic()
+    for name, title in chosen:
+        print(f"==> bench/{name}.py", flush=True)
+        output, code, seconds = run(name)
+        print(output, flush=True)
+        results = [line for line in output.splitlines() if line.startswith("RESULT ")]
+        summary.extend(results or [f"RESULT {name} failed ({code})"])
+        sections.append(
+            f"## {title}\n\n`python bench/{name}.py` ({seconds:.0f} s{'' if code == 0 else f', exit {code}'})\n\n"
+            f"```\n{output}\n```\n"
+        )
+    total = time.monotonic() - started
+    doc = (
+        "# Benchmarks\n\n"
+        f"Written by `make bench` (`python bench/run_all.py`) on {datetime.date.today().isoformat()}, "
+        f"{machine()}, in {total / 60:.1f} minutes. Each script measures our way and its reference side by "
+        "side in one run and reports the ratio; absolute times are context only (these machines are noisy). "
+        "Every script has a `--smoke` mode that `make test` runs, so none of them rots.\n\n"
+        "## Summary\n\n```\n" + "\n".join(summary) + "\n```\n\n" + "\n".join(sections)
+    )
+    if not args.only:
+        (ROOT / "docs" / "benchmarks.md").write_text(doc)
+        print(f"wrote docs/benchmarks.md in {total / 60:.1f} minutes")
+    else:
+        print(doc)
+
+
+if __name__ == "__main__":
+    main()
