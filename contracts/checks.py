@@ -228,38 +228,38 @@ def _operator_of(item):
     return None, None
 
 
+# (bound, operator when inclusive, operator when strict, the option that makes it strict)
+BOUNDS = (
+    ("minimum", "mustBeGreaterOrEqualTo", "mustBeGreaterThan", "exclusiveMinimum"),
+    ("maximum", "mustBeLessOrEqualTo", "mustBeLessThan", "exclusiveMaximum"),
+)
+SIZES = (
+    ("minLength", "length", "mustBeGreaterOrEqualTo"),
+    ("maxLength", "length", "mustBeLessOrEqualTo"),
+    ("minItems", "size", "mustBeGreaterOrEqualTo"),
+    ("maxItems", "size", "mustBeLessOrEqualTo"),
+)
+
+
 def _type_option_rules(name, options, where):
-    exclusive_min = options.get("exclusiveMinimum")
-    exclusive_max = options.get("exclusiveMaximum")
-    # v3.0.x spells exclusivity as booleans next to minimum/maximum; newer drafts give the bound itself.
-    if options.get("minimum") is not None:
-        op = "mustBeGreaterThan" if exclusive_min is True else "mustBeGreaterOrEqualTo"
-        yield Rule(name=f"{name}.minimum", kind="compare", level=ROW, column=name, operator=op,
-                   threshold=options["minimum"], source=f"{where}.logicalTypeOptions.minimum")
-    if _is_number(exclusive_min):
-        yield Rule(name=f"{name}.exclusiveMinimum", kind="compare", level=ROW, column=name,
-                   operator="mustBeGreaterThan", threshold=exclusive_min, source=f"{where}.logicalTypeOptions.exclusiveMinimum")
-    if options.get("maximum") is not None:
-        op = "mustBeLessThan" if exclusive_max is True else "mustBeLessOrEqualTo"
-        yield Rule(name=f"{name}.maximum", kind="compare", level=ROW, column=name, operator=op,
-                   threshold=options["maximum"], source=f"{where}.logicalTypeOptions.maximum")
-    if _is_number(exclusive_max):
-        yield Rule(name=f"{name}.exclusiveMaximum", kind="compare", level=ROW, column=name,
-                   operator="mustBeLessThan", threshold=exclusive_max, source=f"{where}.logicalTypeOptions.exclusiveMaximum")
-    for key, op in (("minLength", "mustBeGreaterOrEqualTo"), ("maxLength", "mustBeLessOrEqualTo")):
+    def rule(key, kind, operator=None, threshold=None, **params):
+        return Rule(name=f"{name}.{key}", kind=kind, level=ROW, column=name, operator=operator, threshold=threshold,
+                    params=params, source=f"{where}.logicalTypeOptions.{key}")
+
+    for bound, inclusive, strict, flag in BOUNDS:
+        # v3.0.x spells exclusivity as a boolean next to the bound; newer drafts give the strict bound itself.
+        exclusive = options.get(flag)
+        if options.get(bound) is not None:
+            yield rule(bound, "compare", strict if exclusive is True else inclusive, options[bound])
+        if _is_number(exclusive):
+            yield rule(flag, "compare", strict, exclusive)
+    for key, kind, operator in SIZES:
         if options.get(key) is not None:
-            yield Rule(name=f"{name}.{key}", kind="length", level=ROW, column=name, operator=op,
-                       threshold=options[key], source=f"{where}.logicalTypeOptions.{key}")
-    for key, op in (("minItems", "mustBeGreaterOrEqualTo"), ("maxItems", "mustBeLessOrEqualTo")):
-        if options.get(key) is not None:
-            yield Rule(name=f"{name}.{key}", kind="size", level=ROW, column=name, operator=op,
-                       threshold=options[key], source=f"{where}.logicalTypeOptions.{key}")
+            yield rule(key, kind, operator, options[key])
     if options.get("multipleOf") is not None:
-        yield Rule(name=f"{name}.multipleOf", kind="multiple_of", level=ROW, column=name,
-                   threshold=options["multipleOf"], source=f"{where}.logicalTypeOptions.multipleOf")
+        yield rule("multipleOf", "multiple_of", threshold=options["multipleOf"])
     if options.get("pattern") is not None:
-        yield Rule(name=f"{name}.pattern", kind="pattern", level=ROW, column=name,
-                   params={"pattern": options["pattern"]}, source=f"{where}.logicalTypeOptions.pattern")
+        yield rule("pattern", "pattern", pattern=options["pattern"])
 
 
 def _is_number(value):
