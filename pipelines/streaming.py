@@ -83,6 +83,9 @@ class BatchWriter:
         self.output = output
         self.rejects = rejects
         self.columns = checks.columns
+        # The quarantine keeps the batch's columns its own contract lists, then says why, where and when.
+        declared = compile_contract(rejects.contract_version.document).column_names if rejects else []
+        self.reject_columns = [c for c in declared if c in self.columns and c not in (REASONS, "run_id", "batch_id")]
         self.lock = threading.Lock()
         self.stopping = False
         self.batches_started = 0
@@ -186,7 +189,7 @@ class BatchWriter:
         name = self.rejects.dataset.name
         final = storage.slice_path(name, version)
         staging = storage.staging_path(name, version)
-        keep = [F.col(f"`{c}`") for c in ("timestamp", "value") if c in self.columns]
+        keep = [F.col(f"`{c}`") for c in self.reject_columns]
         failing, observation = checks.observe(
             batch_df.where(checks.failing()), [F.count(F.lit(1)).alias("rejected"), *checks.rule_aggregates()]
         )
