@@ -111,12 +111,31 @@ def test_a_live_event_after_connect_is_delivered(viewer, poll_rarely):
 def test_events_appended_without_a_notification_arrive_by_polling(viewer, settings, monkeypatch):
     settings.DC43_LIVE_POLL_SECONDS = 0.2
     monkeypatch.setattr("registry.models.notify", lambda run_id, seq: None)  # as from another process
+    monkeypatch.setattr("registry.consumers.wake_watchers", lambda run_id: None)
     sim = SimulatedRun().start().gate()
 
     cookie = session_cookie(viewer)
     async def scenario():
         comm = communicator(sim.run.id, cookie)
         await open_at(comm, sim.run.last_seq)
+        await database_sync_to_async(sim.batch)(6)
+        html = await comm.receive_from(timeout=3)
+        await comm.disconnect()
+        return html
+
+    assert ids(async_to_sync(scenario)(), "batch-main-") == ["batch-main-0"]
+
+
+def test_a_run_of_this_process_wakes_its_pages_at_its_commit_without_the_channel_layer(viewer, poll_rarely, monkeypatch):
+    # The in-memory layer's wake-up, sent from a runner thread, does not wake the event loop until its next timer.
+    monkeypatch.setattr("registry.models.notify", lambda run_id, seq: None)
+    sim = SimulatedRun().start().gate()
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, sim.run.last_seq)
+        assert await comm.receive_nothing(timeout=0.3)
         await database_sync_to_async(sim.batch)(6)
         html = await comm.receive_from(timeout=3)
         await comm.disconnect()
