@@ -76,8 +76,9 @@ async def watch_all(clients, url, origin, seq, all_connected):
     await asyncio.gather(announce(), *tasks)
 
 
-def record_batches(sim, count, pause, commits, go, all_connected):
-    """The run's batches, one every `pause` s, each stamped right after its commit (before the wake-up)."""
+def record_batches(sim, count, pause, commits, notified, go, all_connected):
+    """The run's batches, one every `pause` s, each stamped right after its commit (before the wake-up is sent)
+    and once the wake-up is sent (Run.record_batch's on_commit hook, notify, has returned)."""
     from django.db import connection, transaction
 
     try:
@@ -90,10 +91,23 @@ def record_batches(sim, count, pause, commits, go, all_connected):
                 # Registered before record_batch's own hooks, so it runs first after the commit.
                 transaction.on_commit(lambda b=batch_id: commits.__setitem__(b, time.time()))
                 sim.batch(0 if batch_id == 0 else 6)
+            notified[batch_id] = time.time()
             time.sleep(pause)
         sim.finish()
     finally:
         connection.close()
+
+
+def render_times(run):
+    """ms to read and render the update a page holding the seq before each batch gets (live.updates_since)."""
+    from registry.live import updates_since
+
+    times = []
+    for seq in run.events.filter(kind="batch").values_list("seq", flat=True):
+        start = time.perf_counter()
+        updates_since(run.id, seq - 1)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def main():
@@ -117,13 +131,13 @@ def main():
     sim = SimulatedRun("streaming-valid", seconds=args.batches, user=user).start().gate()
     seq = sim.run.__class__.objects.get(pk=sim.run.pk).last_seq
     clients = [Client(c) for c in cookies]
-    commits, go = {}, []
+    commits, notified, go = {}, {}, []
 
     with Server(work, "fanout", REDIS_URL=DEFAULT_REDIS_URL) as server:
         ws_url = server.url.replace("http://", "ws://") + f"/ws/runs/{sim.run.id}/"
         all_connected = threading.Event()
         writer = threading.Thread(target=record_batches,
-                                  args=(sim, args.batches, args.pause, commits, go, all_connected), daemon=True)
+                                  args=(sim, args.batches, args.pause, commits, notified, go, all_connected), daemon=True)
         writer.start()
         cpu_before = wall_before = profile = None
 
@@ -181,6 +195,12 @@ def main():
     last = statistics.median(max(v) for v in by_batch.values())
     rows.append(["created_at -> first / last client of a batch (median over batches)", len(by_batch),
                  f"{first:.0f}", f"{last:.0f}", ""])
+    sending = summary([(notified[b] - commits[b]) * 1000 for b in commits])
+    rows.append(["commit -> wake-up sent to Redis (Run.record_batch's notify returned)", sending["n"],
+                 f"{sending['p50']:.0f}", f"{sending['p95']:.0f}", f"{sending['max']:.0f}"])
+    render = summary(render_times(sim.run))
+    rows.append(["one read + render of a batch's update, as the server does it (this process, afterwards)",
+                 render["n"], f"{render['p50']:.0f}", f"{render['p95']:.0f}", f"{render['max']:.0f}"])
     print(table(["delivery delay (ms)", "deliveries", "p50", "p95", "max"], rows))
     print(f"server CPU over {seconds:.1f} s: {cpu:.0f}% of one core (pid {server.pid}); "
           f"this process (clients + writer): {spent / seconds * 100:.0f}%")
