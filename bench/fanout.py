@@ -1,6 +1,6 @@
 """Fan-out: many websocket clients watch one live run through daphne + channels-redis.
 
-python bench/fanout.py [--smoke] [--clients N] [--batches N] [--pause S]
+python bench/fanout.py [--smoke] [--clients N] [--batches N] [--pause S] [--database-url URL]
 
 A daphne on 127.0.0.1 serves the site with REDIS_URL set. This process signs in N sessions (created
 directly in the registry), opens N websockets (python `websockets`, asyncio, each with its session
@@ -17,6 +17,7 @@ CPU is utime + stime of the daphne process (/proc/<pid>/stat) over the batches, 
 
 import asyncio
 import json
+import random
 import re
 import resource
 import shutil
@@ -31,28 +32,42 @@ from livesite import (DEFAULT_REDIS_URL, Profile, Server, flush_redis_db, make_o
 
 TARGET_MS = 500.0
 BADGE = re.compile(r'<li id="batch-main-(\d+)"')
+SEQ = re.compile(r'id="live-seq" name="last_seq" value="(\d+)"')
+RECONNECT = {1006, 1011, 1012, 1013}  # the codes after which the htmx ws extension reconnects
 
 
 class Client:
+    """One page's socket: resumes from the seq it holds after an abnormal close, as the htmx ws extension does."""
+
     def __init__(self, cookie):
         self.cookie = cookie
         self.messages = []  # (receipt time, text)
         self.close_code = None
+        self.reconnects = []  # close codes it came back from
 
     async def watch(self, url, origin, seq, connected, start_gate):
         from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
 
-        async with start_gate:
-            ws = await connect(url, origin=origin, additional_headers=[("Cookie", f"sessionid={self.cookie}")],
-                               open_timeout=120, ping_interval=None, max_size=None, compression=None)
-        async with ws:
-            await ws.send(json.dumps({"last_seq": seq}))
-            connected.release()
-            try:
-                async for text in ws:
-                    self.messages.append((time.time(), text))
-            finally:
-                self.close_code = ws.close_code
+        while True:
+            async with start_gate:
+                ws = await connect(url, origin=origin, additional_headers=[("Cookie", f"sessionid={self.cookie}")],
+                                   open_timeout=120, ping_interval=None, max_size=None, compression=None)
+            async with ws:
+                await ws.send(json.dumps({"last_seq": seq}))
+                if not self.reconnects:
+                    connected.release()
+                try:
+                    async for text in ws:
+                        self.messages.append((time.time(), text))
+                        seq = int(SEQ.search(text).group(1))
+                except ConnectionClosed:
+                    pass
+            self.close_code = ws.close_code
+            if self.close_code not in RECONNECT:
+                return
+            self.reconnects.append(self.close_code)
+            await asyncio.sleep(random.uniform(0, 1))  # htmx's first retry: "full jitter" up to 1 s
 
     def badges(self):
         """{batch id: receipt times} of every badge this client was sent."""
@@ -115,6 +130,7 @@ def main():
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--pause", type=float, default=1.0, help="seconds between batches (Spark's trigger: 1 s)")
+    p.add_argument("--database-url", help="the registry in this scratch database (emptied first) instead of SQLite")
     p.add_argument("--profile", metavar="PATH", help="sample the server with py-spy during the batches (collapsed stacks)")
     args = p.parse_args()
     if args.smoke:
@@ -122,7 +138,7 @@ def main():
     if not redis_reachable():
         raise SystemExit(f"Redis is not reachable at {DEFAULT_REDIS_URL} (set DC43_BENCH_REDIS_URL)")
     flush_redis_db()
-    work = scratch_registry("dc43-bench-fanout-", redis_url=DEFAULT_REDIS_URL)
+    work = scratch_registry("dc43-bench-fanout-", redis_url=DEFAULT_REDIS_URL, database_url=args.database_url)
     from registry.models import RunEvent
     from simulate import SimulatedRun
 
@@ -140,10 +156,15 @@ def main():
                                   args=(sim, args.batches, args.pause, commits, notified, go, all_connected), daemon=True)
         writer.start()
         cpu_before = wall_before = profile = None
+        opened = []
 
         async def main_loop():
             nonlocal cpu_before, wall_before, profile
+            opening = time.time()
             watching = asyncio.create_task(watch_all(clients, ws_url, server.url, seq, all_connected))
+            while not all_connected.is_set():
+                await asyncio.sleep(0.01)
+            opened.append(time.time() - opening)
             while not go:
                 await asyncio.sleep(0.01)
             cpu_before, wall_before = server.cpu_seconds(), time.time()
@@ -183,10 +204,16 @@ def main():
     spent = (client_cpu_after.ru_utime + client_cpu_after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime)
     messages = sum(len(c.messages) for c in clients)
     size = sum(len(t) for c in clients for _, t in c.messages) / max(messages, 1)
+    from django.db import connection
+
     print(f"fan-out: {args.clients} websocket clients, one simulated run of {args.batches} batches "
-          f"{args.pause} s apart recorded by this process (Run.record_batch), daphne + channels-redis")
+          f"{args.pause} s apart recorded by this process (Run.record_batch), daphne + channels-redis, "
+          f"registry on {connection.vendor}")
+    reconnects = Counter(code for c in clients for code in c.reconnects)
     print(f"every client received every batch exactly once ({len(from_created)} deliveries, {messages} messages, "
-          f"{size / 1024:.1f} KiB on average); all closed with {Counter(c.close_code for c in clients)}")
+          f"{size / 1024:.1f} KiB on average); all closed with {dict(Counter(c.close_code for c in clients))}; "
+          f"reconnected after an abnormal close: {sum(reconnects.values())} times {dict(reconnects)}; "
+          f"the {args.clients} sockets opened (session, user, run checked) in {opened[0]:.1f} s")
     rows = []
     for label, values in [("created_at -> received", from_created), ("commit -> received", from_commit)]:
         s = summary(values)
@@ -207,6 +234,7 @@ def main():
     results = Results("fanout")
     results.at_most("p95_ms", summary(from_created)["p95"], TARGET_MS)
     results.at_least("server_cpu_pct_info", cpu, 0.0)
+    results.at_least("reconnects_info", sum(reconnects.values()), 0.0)
     shutil.rmtree(work, ignore_errors=True)  # kept, with the server log, when something failed
     results.print()
 

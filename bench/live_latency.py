@@ -111,7 +111,7 @@ def watch_real_run(server, seconds):
             page.wait_for_selector(FINISHED, timeout=(seconds + 180) * 1000)
             page.wait_for_timeout(300)
             visible.stop()
-            return run_id, page.evaluate("window.__badges"), visible.seen, clock_check(page)
+            return run_id, page.evaluate("window.__badges"), visible.seen, clock_check(page), page.evaluate("window.__closes")
         finally:
             browser.close()
 
@@ -140,7 +140,7 @@ def watch_simulated_run(server, batches, pause):
             thread.join()
             page.wait_for_timeout(300)
             visible.stop()
-            return run_id, page.evaluate("window.__badges"), visible.seen, clock_check(page)
+            return run_id, page.evaluate("window.__badges"), visible.seen, clock_check(page), page.evaluate("window.__closes")
         finally:
             browser.close()
 
@@ -156,10 +156,10 @@ def clock_check(page):
 def measure(work, name, env, args):
     with Server(work, f"live-{name}", **env) as server:
         if args.simulated:
-            run_id, badges, visible, skew = watch_simulated_run(server, args.batches, args.pause)
+            run_id, badges, visible, skew, closes = watch_simulated_run(server, args.batches, args.pause)
         else:
             server.wait_for_log("SparkSession is warm")
-            run_id, badges, visible, skew = watch_real_run(server, args.seconds)
+            run_id, badges, visible, skew, closes = watch_real_run(server, args.seconds)
     created = committed_batches(run_id)
     missing = sorted(set(created) - set(badges))
     if missing:
@@ -169,6 +169,7 @@ def measure(work, name, env, args):
         "painted": [badges[b]["painted"] - created[b] * 1000 for b in created if "painted" in badges[b]],
         "visible": [badges[b]["t"] - visible[b] * 1000 for b in created if b in visible],
         "skew": skew,
+        "closes": closes,
     }
 
 
@@ -205,6 +206,8 @@ def main():
     print(table(["config", "from -> to", "batches", "p50", "p95", "max"], rows))
     print("page clock minus this process's clock (ms): "
           + ", ".join(f"{name} {m['skew']:+.1f}" for name, m in measured.items()))
+    print("closes of the page's socket (1000: run over; 1006/1011: htmx reconnected): "
+          + ", ".join(f"{name} {m['closes']}" for name, m in measured.items()))
     results = Results("live_latency")
     for name, m in measured.items():
         results.at_most(f"{name}_p95_ms", summary(m["created"])["p95"], TARGET_MS)

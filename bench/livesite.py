@@ -27,9 +27,12 @@ DEFAULT_REDIS_URL = os.environ.get("DC43_BENCH_REDIS_URL", "redis://127.0.0.1:63
 PASSWORD = "bench-password-1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# Stamps each micro-batch badge the moment it enters #batches (and the frame after, when it is painted).
+# Stamps each micro-batch badge the moment it enters #batches (and the frame after, when it is painted);
+# notes the code of every close of the page's socket (htmx reconnects after 1006, 1011-1013).
 BADGE_STAMPS = """
 window.__badges = {};
+window.__closes = [];
+document.addEventListener("htmx:wsClose", function (event) { window.__closes.push(event.detail.event.code); });
 new MutationObserver(function (records) {
   var t = performance.timeOrigin + performance.now();
   records.forEach(function (record) {
@@ -47,10 +50,11 @@ new MutationObserver(function (records) {
 """
 
 
-def scratch_registry(prefix, redis_url=None):
+def scratch_registry(prefix, redis_url=None, database_url=None):
     """A fresh default-config site (SQLite under its own DC43_VAR_DIR), migrated, for this process and its servers.
 
     With `redis_url`, this process's channel layer is Redis: batches it records wake the pages a server shows.
+    With `database_url`, the registry is that (scratch) database, emptied first.
     """
     work = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["DC43_VAR_DIR"] = str(work)
@@ -58,10 +62,18 @@ def scratch_registry(prefix, redis_url=None):
     os.environ.pop("REDIS_URL", None)
     if redis_url:
         os.environ["REDIS_URL"] = redis_url
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     setup_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)  # the demo contracts load with the migrations
+    if database_url:
+        from contracts.demo import load_demo_contracts
+        from contracts.models import Contract, ContractVersion
+
+        call_command("flush", interactive=False, verbosity=0)
+        load_demo_contracts(Contract, ContractVersion)
     sys.path.insert(0, str(ROOT / "tests"))
     return work
 

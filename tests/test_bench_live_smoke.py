@@ -27,7 +27,7 @@ needs_redis = pytest.mark.skipif(not redis_reachable(), reason=f"no Redis at {RE
 @needs_redis
 def test_fanout_benchmark_smoke():
     figures = run_smoke("fanout")
-    assert set(figures) == {"p95_ms", "server_cpu_pct_info"}
+    assert set(figures) == {"p95_ms", "server_cpu_pct_info", "reconnects_info"}
     assert figures["p95_ms"] > 0
 
 
