@@ -156,7 +156,10 @@ def wake_watchers(run_id, seq):
     with _local_lock:
         watchers = list(_local.get(str(run_id), ()))
     for consumer in watchers:
-        consumer.loop.call_soon_threadsafe(consumer.wake, seq)
+        try:
+            consumer.loop.call_soon_threadsafe(consumer.wake, seq)
+        except RuntimeError:  # its loop has ended: that page is gone, and the writer's commit must not fail
+            unwatch_locally(consumer)
 
 
 @receiver(post_save, sender=RunEvent, dispatch_uid="registry.consumers.event_committed")
