@@ -111,6 +111,7 @@ def test_a_live_event_after_connect_is_delivered(viewer, poll_rarely):
 def test_events_appended_without_a_notification_arrive_by_polling(viewer, settings, monkeypatch):
     settings.DC43_LIVE_POLL_SECONDS = 0.2
     monkeypatch.setattr("registry.models.notify", lambda run_id, seq: None)  # as from another process
+    monkeypatch.setattr("registry.consumers.wake_watchers", lambda run_id, seq: None)
     sim = SimulatedRun().start().gate()
 
     cookie = session_cookie(viewer)
@@ -123,6 +124,100 @@ def test_events_appended_without_a_notification_arrive_by_polling(viewer, settin
         return html
 
     assert ids(async_to_sync(scenario)(), "batch-main-") == ["batch-main-0"]
+
+
+def test_a_run_of_this_process_wakes_its_pages_at_its_commit_without_the_channel_layer(viewer, poll_rarely, monkeypatch):
+    # The in-memory layer's wake-up, sent from a runner thread, does not wake the event loop until its next timer.
+    monkeypatch.setattr("registry.models.notify", lambda run_id, seq: None)
+    sim = SimulatedRun().start().gate()
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, sim.run.last_seq)
+        assert await comm.receive_nothing(timeout=0.3)
+        await database_sync_to_async(sim.batch)(6)
+        html = await comm.receive_from(timeout=3)
+        await comm.disconnect()
+        return html
+
+    assert ids(async_to_sync(scenario)(), "batch-main-") == ["batch-main-0"]
+
+
+def test_pages_woken_by_the_same_batch_share_one_read_and_render(viewer, poll_rarely, monkeypatch):
+    from registry import live
+
+    renders = []
+
+    def counted(run_id, seen):
+        update = live_updates_since(run_id, seen)
+        if update and update.html:
+            renders.append(seen)
+        return update
+
+    live_updates_since = live.updates_since
+    monkeypatch.setattr("registry.live.updates_since", counted)
+    sim = SimulatedRun().start().gate()
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comms = [communicator(sim.run.id, cookie) for _ in range(5)]
+        for comm in comms:
+            await open_at(comm, sim.run.last_seq)
+        for comm in comms:
+            assert await comm.receive_nothing(timeout=0.2)
+        await database_sync_to_async(sim.batch)(6)
+        received = [await comm.receive_from(timeout=3) for comm in comms]
+        for comm in comms:
+            await comm.disconnect()
+        return received
+
+    received = async_to_sync(scenario)()
+    assert [ids(html, "batch-main-") for html in received] == [["batch-main-0"]] * 5
+    assert len(renders) == 1
+
+
+def test_a_page_woken_for_an_event_does_not_settle_for_a_shared_read_that_began_before_its_commit(monkeypatch):
+    import asyncio
+    import threading
+
+    from registry.consumers import RunConsumer
+    from registry.live import Update
+
+    reads, release = [], threading.Event()
+
+    def updates_since(run_id, seen):
+        reads.append(seen)
+        if len(reads) == 1:
+            release.wait(5)
+            return Update("", seen, False)  # this read began before event 1 was committed
+        return Update("<li>event 1</li>", seen + 1, False)
+
+    monkeypatch.setattr("registry.live.updates_since", updates_since)
+
+    def page():
+        consumer = RunConsumer()
+        consumer.run_id, consumer.seen, consumer.done, consumer.sent = "run", 0, False, []
+        consumer.lock = asyncio.Lock()
+
+        async def send(text_data):
+            consumer.sent.append(text_data)
+
+        consumer.send = send
+        return consumer
+
+    async def scenario():
+        polling, woken = page(), page()
+        first = asyncio.create_task(polling.flush())  # a timer's read
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(woken.flush(until=1))  # joins it, but was woken for event 1
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, second)
+        return polling.sent, woken.sent
+
+    assert async_to_sync(scenario)() == ([], ["<li>event 1</li>"])
+    assert reads == [0, 0]
 
 
 def test_completion_is_delivered_and_the_socket_closes_normally(viewer, poll_rarely):
