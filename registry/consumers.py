@@ -6,13 +6,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
-from django.db import transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 
 from registry import live
 from registry.access import can_view_runs
-from registry.models import Run, RunEvent, run_group
+from registry.models import Run, run_group
 
 # Close codes the page can tell apart; the htmx ws extension only reconnects after 1006/1011-1013.
 NOT_LOGGED_IN, FORBIDDEN, UNKNOWN_RUN, BAD_MESSAGE = 4401, 4403, 4404, 4400
@@ -132,7 +129,7 @@ async def shared_updates_since(run_id, seen, fresh=False):
 # Pages watching runs of this process, when the channel layer is in memory. Its group_send,
 # called from a runner thread, queues the wake-up without waking the event loop (asyncio is
 # not thread-safe there): the page would learn of a batch only at the loop's next timer, up
-# to a second later. So the commit of an event wakes them here, thread-safely.
+# to a second later. So `registry.models.notify` wakes them here, thread-safely, instead.
 _local = {}
 _local_lock = threading.Lock()
 
@@ -160,10 +157,3 @@ def wake_watchers(run_id, seq):
             consumer.loop.call_soon_threadsafe(consumer.wake, seq)
         except RuntimeError:  # its loop has ended: that page is gone, and the writer's commit must not fail
             unwatch_locally(consumer)
-
-
-@receiver(post_save, sender=RunEvent, dispatch_uid="registry.consumers.event_committed")
-def event_committed(sender, instance, created, **kwargs):
-    run_id = str(instance.run_id)
-    if created and run_id in _local:
-        transaction.on_commit(lambda: wake_watchers(run_id, instance.seq))

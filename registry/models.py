@@ -392,10 +392,18 @@ def run_group(run_id):
 def notify(run_id, seq):
     """Wake the live pages watching a run; they read the events themselves from the log."""
     from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the pages' event loop and are not thread-safe: a group_send from this
+        # (runner) thread would not wake them. Pages of this process are woken directly instead;
+        # pages of other processes read the log on their timer.
+        from registry.consumers import wake_watchers
+
+        wake_watchers(run_id, seq)
         return
     try:
         async_to_sync(layer.group_send)(run_group(run_id), {"type": "run.event", "seq": seq})

@@ -77,7 +77,7 @@ def test_redis_url_switches_to_channels_redis():
     found = read_settings("CHANNEL_LAYERS", REDIS_URL="redis://127.0.0.1:6379/3")
     layer = found["CHANNEL_LAYERS"]["default"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == ["redis://127.0.0.1:6379/3"]
+    assert layer["CONFIG"]["hosts"] == [{"address": "redis://127.0.0.1:6379/3", "socket_timeout": 15}]
 
 
 def test_spark_and_runner_variables_are_read():
