@@ -3,6 +3,7 @@
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -49,6 +50,8 @@ def _build():
 
     # Local mode binds to loopback (the only network these machines have), without a warning about it.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (if a job ever needs them) run the site's interpreter, not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.DC43_SPARK_MASTER)
     for key, value in spark_conf().items():
         builder = builder.config(key, value)
