@@ -328,12 +328,21 @@ class MicroBatch(models.Model):
         }
 
 
+# Read only when asked for: with them, every version of a listing carries its contract's whole
+# ODCS document and its run's schema snapshot (a 100,000-version listing parsed gigabytes of JSON).
+BULKY_RELATED_FIELDS = ("contract_version__document", "contract_version__lint", "run__schema_gate")
+
+
 class DatasetVersionQuerySet(models.QuerySet):
     def published_under(self, dataset_name):
         """Which versions of a dataset were published, under which contract version, with what status."""
+        # By the dataset's id, not a join on its name: the database then knows which range of the
+        # (dataset, created_at) index to read, newest first, and stops after a slice's last row.
+        dataset = Dataset.objects.filter(name=dataset_name).values("pk")[:1]
         return (
-            self.filter(dataset__name=dataset_name)
+            self.filter(dataset=models.Subquery(dataset))
             .select_related("contract_version__contract", "run")
+            .defer(*BULKY_RELATED_FIELDS)
             .order_by("-created_at", "-version")
         )
 
@@ -342,7 +351,7 @@ class DatasetVersionQuerySet(models.QuerySet):
         versions = self.filter(contract_version__contract__contract_id=contract_id)
         if version:
             versions = versions.filter(contract_version__version=version)
-        return versions.select_related("dataset", "contract_version", "run")
+        return versions.select_related("dataset", "contract_version", "run").defer(*BULKY_RELATED_FIELDS)
 
 
 class DatasetVersion(models.Model):

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunStatus
+from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
 from registry.presenters import RunPage
 
@@ -96,7 +96,9 @@ def dataset_list(request):
 @require_GET
 def dataset_detail(request, name):
     dataset = get_object_or_404(Dataset.objects.select_related("contract"), name=name)
-    versions = dataset.versions.select_related("contract_version__contract", "run", "micro_batch")
+    versions = dataset.versions.select_related("contract_version__contract", "run", "micro_batch").defer(
+        *BULKY_RELATED_FIELDS, "micro_batch__metrics", "micro_batch__progress"
+    )
     page = KeysetPage(versions, "created_at", request.GET, VERSIONS_PER_PAGE)
     return render(
         request,
