@@ -72,13 +72,18 @@ def known_scenarios(selected):
 
 @require_GET
 def run_detail(request, run_id):
-    page = RunPage.load(run_id)
+    before = positive_int(request.GET.get("batches_before"))  # paging back through a long run's batches
+    page = RunPage.load(run_id, before)
     if page is None:
         raise Http404("No run with this id.")
     # A run whose process died would otherwise read "running" forever.
     if page.run.is_running and Run.objects.filter(pk=run_id).mark_interrupted_orphans():
-        page = RunPage.load(run_id)
+        page = RunPage.load(run_id, before)
     return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
+
+
+def positive_int(text):
+    return int(text) if text and text.isdigit() and int(text) > 0 else None
 
 
 @require_GET
