@@ -344,7 +344,8 @@ class CopySink:
     """PostgreSQL: one COPY per table, each on its own connection, all four streaming at once.
 
     Foreign keys are not checked row by row during the load (session_replication_role = replica,
-    as pg_restore does): the generator writes consistent rows, and `check_integrity` verifies it after.
+    as pg_restore --disable-triggers does, which needs a superuser such as the default URL's
+    postgres): the generator writes consistent rows, and `check_integrity` verifies it after.
     """
 
     FLUSH = 1 << 20
