@@ -5,7 +5,9 @@ A client says the last sequence number it holds. Its page then holds exactly wha
 is new (a batch badge, a timeline entry, the versions a batch published), and a
 wholesale re-render of the small regions that summarise (header, stages, totals,
 chart, DQ summary, quarantine, gate). A replayed batch re-renders its lists whole
-instead of appending, so nothing shows twice.
+instead of appending, so nothing shows twice; so does a client further behind than
+the page's window of newest batches (see `RunPage`), which then holds what a reload
+would show.
 """
 
 from dataclasses import dataclass
@@ -35,13 +37,15 @@ def updates_since(run_id, seen):
     if page is None:
         return None
     known = {event_batch_key(e) for e in page.events if e.kind == "batch" and e.seq <= seen}
-    new_batches, replayed = [], False
+    # A client further behind than the page's window of batches gets its lists whole, as after a replay.
+    whole = page.window_start > seen
+    new_batches = []
     for event in page.events_after(seen):
         if event.kind == "batch":
             key = event_batch_key(event)
             batch = page.batch_for(event)
-            if key in known:
-                replayed = True
+            if key in known or event.payload.get("replayed"):  # the flag covers replays of batches older than the window
+                whole = True
             elif batch is not None:
                 known.add(key)
                 new_batches.append(batch)
@@ -51,9 +55,9 @@ def updates_since(run_id, seen):
             "run": page.run,
             "page": page,
             "oob": True,
-            "replayed": replayed,
-            "new_batches": [] if replayed else new_batches,
-            "new_versions": [] if replayed else [v for b in new_batches for v in page.versions_of(b)],
+            "whole": whole,
+            "new_batches": [] if whole else new_batches,
+            "new_versions": [] if whole else [v for b in new_batches for v in page.versions_of(b)],
             "new_entries": [e for e in page.timeline if e.seq > seen],
         },
     )

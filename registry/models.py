@@ -4,13 +4,14 @@ These model names are the public audit API. Records are evidence: the admin
 shows them read-only, and only the verbs below change them.
 """
 
+import json
 import os
 import socket
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -39,6 +40,9 @@ class BatchStatus(models.TextChoices):
 class RunType(models.TextChoices):
     OBSERVE = "observe"
     ENFORCE = "enforce"
+
+
+VERDICTS = ["ok", "warn", "block"]  # by rank: the worst of a rule's batches wins
 
 
 class VersionStatus(models.TextChoices):
@@ -281,10 +285,110 @@ class Run(models.Model):
         return {key: value or 0 for key, value in agg.items()}
 
 
+# How each database reads a batch's JSON metrics: one rule's field at a position, the quarantine
+# reasons of a run's batches as one object {reason: rows}, and the reject samples of its first
+# batches with quarantined rows as one list.
+JSON_SQL = {
+    "postgresql": {
+        "rule_field": "metrics #>> '{{rules,{position},{key}}}'",
+        "number": "({})::numeric",
+        "whole": "OFFSET 0",
+        "reasons": """(SELECT jsonb_object_agg(reason, total) FROM (
+            SELECT x.key AS reason, SUM(COALESCE(x.value::numeric, 0)) AS total
+              FROM {table} b CROSS JOIN LATERAL jsonb_each_text(b.metrics -> 'reasons') AS x
+             WHERE b.run_id = %s AND b.rejected_rows > 0 AND jsonb_typeof(b.metrics -> 'reasons') = 'object'
+             GROUP BY x.key) AS r)""",
+        "samples": """(SELECT jsonb_agg(sample ORDER BY stream, batch_id) FROM (
+            SELECT metrics -> 'reject_sample' AS sample, stream, batch_id FROM {table}
+             WHERE run_id = %s AND rejected_rows > 0 ORDER BY stream, batch_id LIMIT {limit}) AS s)""",
+    },
+    "sqlite": {
+        "rule_field": "json_extract(metrics, '$.rules[{position}].{key}')",
+        "number": "{}",
+        "whole": "LIMIT -1 OFFSET 0",
+        "reasons": """(SELECT json_group_object(reason, total) FROM (
+            SELECT x.key AS reason, SUM(x.value) AS total
+              FROM {table} b, json_each(b.metrics, '$.reasons') AS x
+             WHERE b.run_id = %s AND b.rejected_rows > 0 AND json_type(b.metrics, '$.reasons') = 'object'
+             GROUP BY x.key))""",
+        "samples": """(SELECT json_group_array(json(COALESCE(json_extract(metrics, '$.reject_sample'), 'null'))) FROM (
+            SELECT metrics FROM {table}
+             WHERE run_id = %s AND rejected_rows > 0 ORDER BY stream, batch_id LIMIT {limit}))""",
+    },
+}
+SAMPLED_BATCHES = 5  # the runner keeps at most 5 rejected rows per run, on its first batches with rejects
+
+
 class MicroBatchQuerySet(models.QuerySet):
     def of_run(self, run_id):
         """A run's batches in the order Spark ran them."""
         return self.filter(run_id=run_id).order_by("stream", "batch_id")
+
+    def summary(self, run_id, rules=()):
+        """Sums over every batch of a run, added up by the database in one statement.
+
+        Returns {"totals": {...}, "rules": [per rule of `rules`: failed rows, batches failing, batches
+        measured, worst verdict], "reasons": [(reason, rows) of quarantined rows, most rows first],
+        "reject_sample": [the rejected rows kept as a sample, first batch first]}.
+
+        `rules` are the rules as the run's batches list them in their metrics (the dicts of one
+        batch): every batch of a run is measured by the same compiled contract, so a rule's figures
+        are read at its position in each batch, a few lookups per batch, instead of unpacking every
+        batch's list into rows. That costs several times more, and makes PostgreSQL plan a
+        10,000-batch run as a big job (JIT, parallel workers) that takes longer to start than the
+        work itself. A batch listing another rule at that position is not counted for it, which its
+        "measured" figure shows. Lookups that cannot find anything are skipped: a batch whose status
+        is ok has only ok verdicts (its status is their worst), a row-level rule fails no row in a
+        batch without violations (those are the rows failing some row-level rule), and a skipped
+        rule measures nothing.
+        """
+        connection = connections[self.db]
+        dialect = JSON_SQL[connection.vendor]
+        table = connection.ops.quote_name(MicroBatch._meta.db_table)
+        run_pk = Run._meta.pk.get_db_prep_value(run_id, connection)
+        fields = ["row_count", "violations", "rejected_rows", "status", "batch_id"]
+        figures = [
+            "COUNT(*)", "SUM(row_count)", "SUM(violations)", "SUM(rejected_rows)",
+            "SUM(CASE WHEN status = 'empty' THEN 1 ELSE 0 END)", "MIN(CASE WHEN rejected_rows > 0 THEN batch_id END)",
+        ]
+        params = []
+        for i, rule in enumerate(rules):
+            field = lambda key: dialect["rule_field"].format(position=i, key=key)  # noqa: E731
+            failed = f"COALESCE({dialect['number'].format(field('failed'))}, 0)"
+            verdict = f"CASE WHEN status = 'ok' THEN 0 ELSE CASE {field('verdict')} WHEN 'block' THEN 2 " \
+                      f"WHEN 'warn' THEN 1 ELSE 0 END END"
+            if rule.get("skipped"):
+                failed = verdict = "0"
+            elif rule.get("level") == "row":
+                failed = f"CASE WHEN violations > 0 THEN {failed} ELSE 0 END"
+            fields += [f"{field('rule')} AS rule{i}", f"{failed} AS failed{i}", f"{verdict} AS verdict{i}"]
+            figures += [
+                f"SUM(CASE WHEN rule{i} = %s THEN failed{i} ELSE 0 END)",
+                f"SUM(CASE WHEN rule{i} = %s AND failed{i} > 0 THEN 1 ELSE 0 END)",
+                f"SUM(CASE WHEN rule{i} = %s THEN 1 ELSE 0 END)",
+                f"MAX(CASE WHEN rule{i} = %s THEN verdict{i} ELSE 0 END)",
+            ]
+            params += [rule.get("rule", "")] * 4
+        sql = (
+            f"SELECT {', '.join(figures)}, {dialect['reasons'].format(table=table)}, "
+            f"{dialect['samples'].format(table=table, limit=SAMPLED_BATCHES)} "
+            # An OFFSET keeps the inner query whole, so each JSON lookup runs once per batch.
+            f"FROM (SELECT {', '.join(fields)} FROM {table} WHERE run_id = %s {dialect['whole']}) AS batch"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params + [run_pk] * 3)
+            row = cursor.fetchone()
+        totals = dict(zip(["batches", "rows", "violations", "rejected", "empty"], (int(v or 0) for v in row[:5])))
+        totals["first_rejected"] = None if row[5] is None else int(row[5])
+        per_rule = []
+        for i in range(len(rules)):
+            failed, failing, measured, verdict = (int(v or 0) for v in row[6 + 4 * i: 10 + 4 * i])
+            per_rule.append({"failed": failed, "batches_failing": failing, "measured": measured,
+                             "verdict": VERDICTS[verdict]})
+        reasons, samples = (value if isinstance(value, (dict, list)) else json.loads(value or "null") for value in row[-2:])
+        reasons = sorted(((k, int(v or 0)) for k, v in (reasons or {}).items()), key=lambda item: (-item[1], item[0]))
+        sample = [r for rows in samples or [] if isinstance(rows, list) for r in rows if isinstance(r, dict)]
+        return {"totals": totals, "rules": per_rule, "reasons": reasons, "reject_sample": sample}
 
 
 class MicroBatch(models.Model):
@@ -311,6 +415,11 @@ class MicroBatch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "stream", "batch_id"], name="unique_run_stream_batch"),
         ]
+        indexes = [
+            # The batches that quarantined rows: a run page's reasons and sample, the audit's runs with rejects.
+            models.Index(fields=["run", "stream", "batch_id"], condition=models.Q(rejected_rows__gt=0),
+                         name="batch_run_rejected"),
+        ]
         verbose_name_plural = "micro-batches"
 
     def __str__(self):
@@ -328,12 +437,21 @@ class MicroBatch(models.Model):
         }
 
 
+# Read only when asked for: with them, every version of a listing carries its contract's whole
+# ODCS document and its run's schema snapshot (a 100,000-version listing parsed gigabytes of JSON).
+BULKY_RELATED_FIELDS = ("contract_version__document", "contract_version__lint", "run__schema_gate")
+
+
 class DatasetVersionQuerySet(models.QuerySet):
     def published_under(self, dataset_name):
         """Which versions of a dataset were published, under which contract version, with what status."""
+        # By the dataset's id, not a join on its name: the database then knows which range of the
+        # (dataset, created_at) index to read, newest first, and stops after a slice's last row.
+        dataset = Dataset.objects.filter(name=dataset_name).values("pk")[:1]
         return (
-            self.filter(dataset__name=dataset_name)
+            self.filter(dataset=models.Subquery(dataset))
             .select_related("contract_version__contract", "run")
+            .defer(*BULKY_RELATED_FIELDS)
             .order_by("-created_at", "-version")
         )
 
@@ -342,7 +460,7 @@ class DatasetVersionQuerySet(models.QuerySet):
         versions = self.filter(contract_version__contract__contract_id=contract_id)
         if version:
             versions = versions.filter(contract_version__version=version)
-        return versions.select_related("dataset", "contract_version", "run")
+        return versions.select_related("dataset", "contract_version", "run").defer(*BULKY_RELATED_FIELDS)
 
 
 class DatasetVersion(models.Model):

@@ -8,9 +8,10 @@ the consumer knows what to append and what to replace for every later event.
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from registry.models import BatchStatus, Run, RunStatus
+from registry.models import DatasetVersion, MicroBatch, Run, RunStatus
 
 STAGES = [
     ("setup", "Setup"),
@@ -21,8 +22,8 @@ STAGES = [
 ]
 TIMELINE_KINDS = {"started", "gate", "milestone", "complete"}
 CHART_BATCHES = 60
+BATCH_WINDOW = CHART_BATCHES  # the newest events whose batches a run page lists (and charts); older ones are a link away
 REJECT_SAMPLE_SIZE = 5
-VERDICT_RANK = {"ok": 0, "warn": 1, "block": 2}
 
 
 def batch_key(stream, batch_id):
@@ -57,10 +58,25 @@ class TimelineEntry:
 
 
 class RunPage:
-    def __init__(self, run, events, batches, versions):
+    """A run as of its newest event: summaries of the whole run, and a window of its newest batches.
+
+    A run may have 10,000 batches: the page lists those of its newest BATCH_WINDOW events
+    (or of the events before `before`, when a reader pages back), and everything that sums
+    the run (totals, failures per rule, quarantine) is added up by aggregate queries. So a
+    page costs the same queries, and about the same time, for 5 or 10,000 batches. The sums
+    are read after the run row: a batch committed in between may already count in them (its
+    badge waits for its event); the next update, which replaces them, sets them right.
+    """
+
+    def __init__(self, run, events, batches, versions, summary, datasets, rule_list=(), before=None):
         self.run = run
         self.seq = run.last_seq
+        self.before = before
         self.events = events
+        self.summary = summary
+        self.datasets = datasets
+        self.rule_list = rule_list
+        self.window_start = max(window_end(run, before) - BATCH_WINDOW, 0)
         order = {}
         for event in events:
             if event.kind == "batch":
@@ -79,22 +95,49 @@ class RunPage:
             version.micro_batch = shown[version.micro_batch_id]
 
     @classmethod
-    def load(cls, run_id):
+    def load(cls, run_id, before=None):
         """The page as of the run's newest event, in a constant number of queries; None for an unknown run."""
         run = Run.objects.select_related("started_by", "contract_version__contract").filter(pk=run_id).first()
         if run is None:
             return None
         # The run row is read first: rows committed after it belong to later events and wait for them.
-        events = list(run.events.filter(seq__lte=run.last_seq).order_by("seq"))
-        batches = list(run.batches.all())
+        # Every event but the window's batch events is read: stages, gates and milestones are few.
+        end = window_end(run, before)
+        window = Q(kind="batch", seq__gt=end - BATCH_WINDOW, seq__lte=end)
+        events = list(run.events.filter(~Q(kind="batch") | window, seq__lte=run.last_seq).order_by("seq"))
+        batches = list(run.batches.filter(named_by(events)).order_by())
         versions = list(
-            run.dataset_versions.select_related("dataset", "contract_version__contract").order_by("created_at", "pk")
+            DatasetVersion.objects.filter(micro_batch__in=[b.pk for b in batches])
+            .select_related("dataset")
+            .order_by("created_at", "pk")
         )
-        return cls(run, events, batches, versions)
+        datasets = list(
+            run.dataset_versions.order_by("dataset__name")
+            .values("dataset__name", "dataset__contract_id")
+            .annotate(versions=Count("pk"), path=Max("path"))
+        )
+        rules = rule_list(batches)
+        summary = MicroBatch.objects.summary(run.pk, rules)
+        return cls(run, events, batches, versions, summary, datasets, rules, before)
 
     @property
     def finished(self):
         return self.run.status != RunStatus.RUNNING
+
+    @property
+    def live(self):
+        """Whether the page follows the run: an older window of batches stays as it is."""
+        return not self.finished and not self.before
+
+    @cached_property
+    def older_batches(self):
+        """Batch events before the listed window; every seq is one event, and the others are all loaded."""
+        others = sum(1 for e in self.events if e.kind != "batch" and e.seq <= self.window_start)
+        return self.window_start - others
+
+    @property
+    def older_link(self):
+        return f"?batches_before={self.window_start + 1}" if self.older_batches else ""
 
     def events_after(self, seq):
         return [e for e in self.events if e.seq > seq]
@@ -161,84 +204,85 @@ class RunPage:
     def timeline(self):
         return [timeline_entry(e) for e in self.events if e.kind in TIMELINE_KINDS]
 
-    @cached_property
+    @property
     def totals(self):
-        totals = {"batches": len(self.batches), "rows": 0, "violations": 0, "rejected": 0, "empty": 0}
-        for batch in self.batches:
-            totals["rows"] += batch.row_count
-            totals["violations"] += batch.violations
-            totals["rejected"] += batch.rejected_rows
-            totals["empty"] += batch.status == BatchStatus.EMPTY
-        return totals
+        return self.summary["totals"]
 
     @cached_property
     def rules(self):
-        """Failures per rule over the run."""
-        rules = {}
-        for batch in self.batches:
-            for rule in (batch.metrics or {}).get("rules") or []:
-                key = (rule.get("rule", ""), rule.get("column") or "")
-                entry = rules.setdefault(
-                    key,
-                    {"rule": key[0], "column": key[1], "failed": 0, "batches_failing": 0, "verdict": "ok",
-                     "severity": rule.get("severity", ""), "skipped": 0, "measured": 0, "note": ""},
-                )
-                failed = rule.get("failed") or 0
-                entry["failed"] += failed
-                entry["batches_failing"] += bool(failed)
-                entry["measured"] += 1
-                entry["skipped"] += bool(rule.get("skipped"))
-                entry["note"] = rule.get("note") or entry["note"]
-                verdict = rule.get("verdict") or "ok"
-                if VERDICT_RANK.get(verdict, 0) > VERDICT_RANK.get(entry["verdict"], 0):
-                    entry["verdict"] = verdict
-        return list(rules.values())
+        """Failures per rule over the run: what a rule is from one batch, its figures summed over all."""
+        rules = []
+        for rule, figures in zip(self.rule_list, self.summary["rules"]):
+            rules.append({
+                "rule": rule.get("rule", ""), "column": rule.get("column") or "", "severity": rule.get("severity", ""),
+                "note": rule.get("note") or "", "skipped": figures["measured"] if rule.get("skipped") else 0, **figures,
+            })
+        return rules
 
-    def output_versions(self):
-        return [v for v in self.versions if not self.is_reject_version(v)]
-
-    def reject_versions(self):
-        return [v for v in self.versions if self.is_reject_version(v)]
-
-    def is_reject_version(self, version):
-        # The run's contract version governs its output; a version under another contract is its rejects.
+    def is_reject_dataset(self, contract_id):
+        # The run's contract version governs its output; a dataset under another contract holds its rejects.
         cv = self.run.contract_version
-        return bool(cv and version.dataset.contract_id and version.dataset.contract_id != cv.contract_id)
+        return bool(cv and contract_id and contract_id != cv.contract_id)
+
+    @cached_property
+    def published(self):
+        """Versions the run published in all, and how many the page lists."""
+        return {"versions": sum(d["versions"] for d in self.datasets), "listed": len(self.versions),
+                "datasets": [d["dataset__name"] for d in self.datasets]}
 
     @cached_property
     def quarantine(self):
         """Rows, reasons, a sample and where they went; None when nothing was quarantined."""
-        rejects = self.reject_versions()
-        rows = sum(b.rejected_rows for b in self.batches)
+        rejects = [d for d in self.datasets if self.is_reject_dataset(d["dataset__contract_id"])]
+        rows = self.totals["rejected"]
         if not rows and not rejects:
             return None
-        reasons, sample = {}, []
-        for batch in self.batches:
-            metrics = batch.metrics or {}
-            for reason, count in (metrics.get("reasons") or {}).items():
-                reasons[reason] = reasons.get(reason, 0) + (count or 0)
-            for row in metrics.get("reject_sample") or []:
-                if len(sample) < REJECT_SAMPLE_SIZE:
-                    sample.append(row)
+        sample = self.summary["reject_sample"][:REJECT_SAMPLE_SIZE]
         columns = []
         for row in sample:
             columns.extend(c for c in row if c not in columns)
-        first = next((b.batch_id for b in self.batches if b.rejected_rows), None)
-        folders = sorted({v.path.rstrip("/").rsplit("/", 1)[0] for v in rejects if v.path})
         return {
             "rows": rows,
-            "first_batch": first,
-            "reasons": sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
+            "first_batch": self.totals["first_rejected"],
+            "reasons": self.summary["reasons"],
             "columns": columns,
             "sample": [[format_cell(row.get(c)) for c in columns] for row in sample],
-            "datasets": sorted({v.dataset.name for v in rejects}),
-            "folders": folders,
-            "versions": len(rejects),
+            "datasets": [d["dataset__name"] for d in rejects],
+            "folders": sorted({d["path"].rstrip("/").rsplit("/", 1)[0] for d in rejects if d["path"]}),
+            "versions": sum(d["versions"] for d in rejects),
         }
 
     @cached_property
     def chart(self):
         return batch_chart([b for b in self.batches if b.stream == "main"][-CHART_BATCHES:])
+
+
+def window_end(run, before):
+    """The last event of the window of batches a page lists: the newest, or the one before `before`."""
+    return min(before - 1, run.last_seq) if before else run.last_seq
+
+
+def named_by(events):
+    """A filter for the batches that batch events name: per stream, the range of their ids (the page keeps those named)."""
+    ranges = {}
+    for event in events:
+        if event.kind == "batch":
+            stream, batch_id = event_batch_key(event)
+            low, high = ranges.get(stream, (batch_id, batch_id))
+            ranges[stream] = (min(low, batch_id), max(high, batch_id))
+    named = Q(pk__in=[])
+    for stream, (low, high) in ranges.items():
+        named |= Q(stream=stream, batch_id__gte=low, batch_id__lte=high)
+    return named
+
+
+def rule_list(batches):
+    """The rules a run's batches are measured by, from its newest batch that lists them (all list the same)."""
+    for batch in sorted(batches, key=lambda b: b.pk, reverse=True):
+        rules = (batch.metrics or {}).get("rules")
+        if rules:
+            return [r for r in rules if isinstance(r, dict)]
+    return []
 
 
 def human_duration(seconds):

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunStatus
+from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
 from registry.presenters import RunPage
 
@@ -72,13 +72,18 @@ def known_scenarios(selected):
 
 @require_GET
 def run_detail(request, run_id):
-    page = RunPage.load(run_id)
+    before = positive_int(request.GET.get("batches_before"))  # paging back through a long run's batches
+    page = RunPage.load(run_id, before)
     if page is None:
         raise Http404("No run with this id.")
     # A run whose process died would otherwise read "running" forever.
     if page.run.is_running and Run.objects.filter(pk=run_id).mark_interrupted_orphans():
-        page = RunPage.load(run_id)
+        page = RunPage.load(run_id, before)
     return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
+
+
+def positive_int(text):
+    return int(text) if text and text.isdigit() and int(text) > 0 else None
 
 
 @require_GET
@@ -96,7 +101,9 @@ def dataset_list(request):
 @require_GET
 def dataset_detail(request, name):
     dataset = get_object_or_404(Dataset.objects.select_related("contract"), name=name)
-    versions = dataset.versions.select_related("contract_version__contract", "run", "micro_batch")
+    versions = dataset.versions.select_related("contract_version__contract", "run", "micro_batch").defer(
+        *BULKY_RELATED_FIELDS, "micro_batch__metrics", "micro_batch__progress"
+    )
     page = KeysetPage(versions, "created_at", request.GET, VERSIONS_PER_PAGE)
     return render(
         request,

@@ -342,3 +342,52 @@ def test_a_poll_that_finds_nothing_new_costs_one_query(django_assert_num_queries
     with django_assert_num_queries(1):
         update = updates_since(sim.run.id, sim.run.last_seq)
     assert (update.html, update.seq, update.finished) == ("", sim.run.last_seq, False)
+
+
+def test_a_client_further_behind_than_the_page_window_gets_the_lists_whole(viewer, poll_rarely):
+    from registry.presenters import BATCH_WINDOW
+
+    sim = SimulatedRun().start().gate()
+    seen = sim.run.last_seq
+    for _ in range(BATCH_WINDOW + 5):
+        sim.batch(6)
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, seen)
+        html = await comm.receive_from()
+        await comm.disconnect()
+        return html
+
+    html = async_to_sync(scenario)()
+    assert 'hx-swap-oob="beforeend:#batches"' not in html
+    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    badges = ids(html, "batch-main-")
+    assert badges[-1] == f"batch-main-{BATCH_WINDOW + 4}" and "batch-main-0" not in badges
+    assert ids(html, "dq-main-") == [b.replace("batch", "dq") for b in badges]
+    assert seq_of(html) == sim.run.last_seq
+
+
+def test_a_replay_of_a_batch_older_than_the_window_replaces_the_lists(viewer, poll_rarely):
+    from registry.presenters import BATCH_WINDOW
+
+    sim = SimulatedRun().start().gate()
+    first = sim.batch(6)
+    for _ in range(BATCH_WINDOW + 5):
+        sim.batch(6)
+    seen = sim.run.last_seq
+    sim.run.record_batch({"batch_id": first.batch_id, "status": "ok", "row_count": 7, "started_at": first.started_at,
+                          "finished_at": first.finished_at})
+
+    cookie = session_cookie(viewer)
+    async def scenario():
+        comm = communicator(sim.run.id, cookie)
+        await open_at(comm, seen)
+        html = await comm.receive_from()
+        await comm.disconnect()
+        return html
+
+    html = async_to_sync(scenario)()
+    assert 'hx-swap-oob="beforeend:#batches"' not in html  # appending would show batch 0 twice on a page that has it
+    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html

@@ -1,3 +1,5 @@
+import math
+import re
 from datetime import timedelta
 
 import pytest
@@ -5,6 +7,7 @@ from django.utils import timezone
 
 from contracts.models import Contract
 from registry.models import DatasetVersion, MicroBatch, Run, RunEvent
+from registry.presenters import BATCH_WINDOW
 from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +139,8 @@ def test_the_page_costs_the_same_queries_for_5_or_500_batches(client, viewer, dj
     with CaptureQueriesContext(connection) as many:
         html_large = page(client, large)
     assert len(many) == len(few)
-    assert html_large.count('<li id="batch-main-') == 500
+    # The long run lists a window of its newest batches (see the tests below), the short one all of them.
+    assert 'id="batch-main-499"' in html_large and 'id="batch-main-0"' not in html_large
     assert html_small.count('<li id="batch-main-') == 5
 
 
@@ -187,3 +191,70 @@ def test_a_run_blocked_at_its_input_gate_shows_that_gate(client, viewer):
     assert "Schema gate blocked the run" in html
     assert 'class="card gate gate-block"' in html
     assert "<td><code>timestamp</code></td><td>timestamp</td><td>yes</td>" in html
+
+
+def listed_batches(html):
+    return [int(i) for i in re.findall(r'<li id="batch-main-(\d+)"', html)]
+
+
+def test_a_long_run_lists_its_newest_batches_and_links_to_the_older_ones(client, viewer):
+    run = big_run(500)
+    client.force_login(viewer)
+    html = page(client, run)
+    listed = listed_batches(html)
+    assert listed == sorted(listed) and listed[-1] == 499
+    assert 0 < len(listed) <= BATCH_WINDOW
+    assert html.count('<tr id="dq-main-') == len(listed)
+    assert html.count('<tr id="version-') == 2 * len(listed)  # each batch published an output and a rejects slice
+    older = listed[0]
+    assert f"{older} earlier batches before batch {older}:" in html
+    assert 'href="?batches_before=' in html
+
+
+def test_paging_back_through_a_long_run_shows_every_batch_once(client, viewer):
+    run = big_run(500)
+    client.force_login(viewer)
+    seen, url, pages = [], run.get_absolute_url(), 0
+    while url:
+        html = client.get(url).content.decode()
+        pages += 1
+        seen += listed_batches(html)
+        older = re.search(r'href="(\?batches_before=\d+)">show older batches', html)
+        url = run.get_absolute_url() + older.group(1) if older else None
+        if pages > 1:
+            assert "Back to the newest batches" in html
+    assert sorted(seen) == list(range(500))
+    assert pages >= math.ceil(500 / BATCH_WINDOW)
+
+
+def test_an_older_page_of_a_running_run_stays_still(client, viewer):
+    sim = SimulatedRun().start().gate()
+    for _ in range(BATCH_WINDOW + 10):
+        sim.batch(6)
+    client.force_login(viewer)
+    assert "ws-connect" in page(client, sim.run)
+    html = client.get(sim.run.get_absolute_url() + "?batches_before=20").content.decode()
+    assert "ws-connect" not in html  # live updates would append new badges to an old window
+    assert 'id="batch-main-0"' in html and "Back to the newest batches" in html
+
+
+def test_totals_and_failures_per_rule_cover_the_whole_run(client, viewer):
+    run = big_run(500)
+    client.force_login(viewer)
+    html = page(client, run)
+    assert "<strong>500</strong> batches" in html
+    assert "<strong>3000</strong> rows" in html
+    assert "<strong>500</strong> quarantined" in html
+    assert "<strong>500</strong> rows quarantined, the first at batch 0" in html
+    assert '<code>value &gt;= 0</code></td><td class="num">500</td>' in html
+    assert '<td class="num">500</td><td class="num">500 / 500</td>' in html  # the rule's failed rows, batches failing
+    assert "the run published 1000 in all" in html
+    assert "(500 slices)" in html
+
+
+def test_a_bad_batches_cursor_shows_the_newest_batches(client, viewer):
+    run = big_run(80)
+    client.force_login(viewer)
+    for cursor in ("garbage", "-3", "0"):
+        html = client.get(run.get_absolute_url(), {"batches_before": cursor}).content.decode()
+        assert 'id="batch-main-79"' in html and "Back to the newest batches" not in html
