@@ -1,6 +1,8 @@
 """Registry records are evidence: the admin shows them and never changes them."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunEvent
 
@@ -16,31 +18,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+SHOWN_ON_A_RUN = 50
 
 
-class MicroBatchInline(ReadOnlyInline):
-    model = MicroBatch
-    fields = ["stream", "batch_id", "status", "row_count", "violations", "rejected_rows", "finished_at"]
-    max_num = 0
-
-
-class RunEventInline(ReadOnlyInline):
-    model = RunEvent
-    fields = ["seq", "kind", "payload", "created_at"]
-    max_num = 0
-    show_change_link = False
+def newest_of(records, title, columns, changelist, run):
+    """The newest records of a run as a small table, and a link to all of them: a run may have 10k batches."""
+    rows = list(records[:SHOWN_ON_A_RUN])
+    total = records.count() if len(rows) == SHOWN_ON_A_RUN else len(rows)
+    link = reverse(changelist) + f"?run__id__exact={run.pk}"
+    body = format_html_join(
+        "", "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in columns(record))),) for record in rows),
+    )
+    return format_html(
+        '<p>{} {} · <a href="{}">all of them</a></p><table><tbody>{}</tbody></table>',
+        total, title, link, body,
+    )
 
 
 @admin.register(Run)
@@ -50,7 +43,24 @@ class RunAdmin(ReadOnlyAdmin):
     search_fields = ["id", "scenario", "reason", "started_by__username"]
     date_hierarchy = "started_at"
     list_select_related = ["started_by"]
-    inlines = [MicroBatchInline, RunEventInline]
+    readonly_fields = ["newest_batches", "newest_events"]
+
+    @admin.display(description="Micro-batches (newest first)")
+    def newest_batches(self, run):
+        def columns(b):
+            url = reverse("admin:registry_microbatch_change", args=[b.pk])
+            return [format_html('<a href="{}">batch {}</a>', url, b.batch_id), b.stream, b.status,
+                    f"{b.row_count} rows", f"{b.violations} failing", f"{b.rejected_rows} quarantined"]
+
+        return newest_of(run.batches.order_by("-batch_id"), "micro-batches", columns,
+                         "admin:registry_microbatch_changelist", run)
+
+    @admin.display(description="Events (newest first)")
+    def newest_events(self, run):
+        def columns(e):
+            return [f"#{e.seq}", e.kind, e.created_at.strftime("%Y-%m-%d %H:%M:%S")]
+
+        return newest_of(run.events.order_by("-seq"), "events", columns, "admin:registry_runevent_changelist", run)
 
 
 @admin.register(MicroBatch)

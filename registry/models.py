@@ -482,7 +482,11 @@ class DatasetVersion(models.Model):
     class Meta:
         ordering = ["dataset", "-created_at"]
         constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="unique_dataset_version")]
-        indexes = [models.Index(fields=["dataset", "-created_at"], name="version_dataset_created")]
+        indexes = [
+            models.Index(fields=["dataset", "-created_at"], name="version_dataset_created"),
+            # "which versions were checked against this contract version in a period, with what status"
+            models.Index(fields=["contract_version", "-created_at"], include=["status"], name="version_contract_created"),
+        ]
 
     def __str__(self):
         return f"{self.dataset.name}@{self.version}"

@@ -119,3 +119,15 @@ def test_registry_records_can_be_searched(admin_client, records):
     assert admin_client.get(admin_url(DatasetVersion, "changelist"), {"q": str(run.id)}).context["cl"].result_count == 1
     assert admin_client.get(admin_url(Dataset, "changelist"), {"q": "events_processed"}).context["cl"].result_count == 1
     assert admin_client.get(admin_url(MicroBatch, "changelist"), {"run__scenario": "streaming-valid"}).context["cl"].result_count == 1
+
+
+def test_a_long_run_shows_its_newest_batches_and_links_to_all_of_them(admin_client, records):
+    run, now = records[Run], timezone.now()
+    MicroBatch.objects.bulk_create(
+        MicroBatch(run=run, batch_id=i, status="ok", row_count=6, started_at=now, finished_at=now) for i in range(2, 80)
+    )
+    html = admin_client.get(admin_url(Run, "change", run.pk)).content.decode()
+    assert "79 micro-batches" in html
+    assert ">batch 79<" in html and ">batch 29<" not in html  # the newest 50 only
+    every = admin_client.get(admin_url(MicroBatch, "changelist"), {"run__id__exact": str(run.pk)})
+    assert every.context["cl"].result_count == 79
