@@ -20,7 +20,7 @@ def main():
     p.add_argument("--files-per-batch", type=int, default=4, help="maxFilesPerTrigger: backlog files per micro-batch")
     args = p.parse_args()
     rows = 80_000 if args.smoke else args.rows
-    rounds = args.rounds or (1 if args.smoke else 3)
+    rounds = args.rounds or (1 if args.smoke else 5)
     work = tempfile.mkdtemp(prefix="dc43-bench-throughput-")
     setup_django(f"sqlite:///{work}/registry.sqlite3")
 
