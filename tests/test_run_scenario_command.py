@@ -73,6 +73,20 @@ def test_a_valid_run_prints_each_batch_and_one_json_object(spark):
 
 
 @pytest.mark.spark
+def test_a_reject_run_from_the_command_publishes_output_and_quarantine_that_add_up(spark):
+    code, out, _ = run_command("streaming-dq-rejects", "--seconds", "2", "--json")
+    summary = json.loads(out)
+    assert (code, summary["status"]) == (0, "warn")
+    run = Run.objects.get(pk=summary["run"])
+    by_dataset = {}
+    for version in summary["dataset_versions"]:
+        assert spark.read.parquet(version["path"]).count() == version["row_count"]
+        by_dataset[version["dataset"]] = by_dataset.get(version["dataset"], 0) + version["row_count"]
+    assert by_dataset["demo.streaming.events_rejects"] == summary["rejected"] == run.totals()["rejected"] > 0
+    assert sum(by_dataset.values()) == summary["rows"]
+
+
+@pytest.mark.spark
 def test_a_blocked_run_exits_three_and_prints_the_difference(spark):
     code, out, _ = run_command("streaming-schema-break")
     assert code == 3
