@@ -34,6 +34,20 @@ async def open_at(comm, seq):
     await comm.send_to(text_data=json.dumps({"last_seq": seq}))
 
 
+def first_update(run_id, seen, user):
+    """The first message a page holding event `seen` receives when it opens."""
+    cookie = session_cookie(user)
+
+    async def scenario():
+        comm = communicator(run_id, cookie)
+        await open_at(comm, seen)
+        html = await comm.receive_from()
+        await comm.disconnect()
+        return html
+
+    return async_to_sync(scenario)()
+
+
 def ids(html, prefix):
     return re.findall(rf'id="({prefix}[^"]*)"', html)
 
@@ -259,15 +273,7 @@ def test_a_replayed_batch_replaces_its_badge_instead_of_appending(viewer, poll_r
     batch.save()
     sim.run.log("batch", {"stream": "main", "batch_id": 0, "status": "ok", "rows": 7, "micro_batch": batch.pk})
 
-    cookie = session_cookie(viewer)
-    async def scenario():
-        comm = communicator(sim.run.id, cookie)
-        await open_at(comm, seen)
-        html = await comm.receive_from()
-        await comm.disconnect()
-        return html
-
-    html = async_to_sync(scenario)()
+    html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html
     assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
     assert ids(html, "batch-main-") == ["batch-main-0"]
@@ -352,15 +358,7 @@ def test_a_client_further_behind_than_the_page_window_gets_the_lists_whole(viewe
     for _ in range(BATCH_WINDOW + 5):
         sim.batch(6)
 
-    cookie = session_cookie(viewer)
-    async def scenario():
-        comm = communicator(sim.run.id, cookie)
-        await open_at(comm, seen)
-        html = await comm.receive_from()
-        await comm.disconnect()
-        return html
-
-    html = async_to_sync(scenario)()
+    html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html
     assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
     badges = ids(html, "batch-main-")
@@ -380,14 +378,6 @@ def test_a_replay_of_a_batch_older_than_the_window_replaces_the_lists(viewer, po
     sim.run.record_batch({"batch_id": first.batch_id, "status": "ok", "row_count": 7, "started_at": first.started_at,
                           "finished_at": first.finished_at})
 
-    cookie = session_cookie(viewer)
-    async def scenario():
-        comm = communicator(sim.run.id, cookie)
-        await open_at(comm, seen)
-        html = await comm.receive_from()
-        await comm.disconnect()
-        return html
-
-    html = async_to_sync(scenario)()
+    html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html  # appending would show batch 0 twice on a page that has it
     assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
