@@ -68,7 +68,10 @@ def main():
         f"{machine()}, in {total / 60:.1f} minutes. Each script measures our way and its reference side by "
         "side in one run and reports the ratio; absolute times are context only (these machines are noisy). "
         "Every script has a `--smoke` mode that `make test` runs, so none of them rots.\n\n"
-        "## Summary\n\n```\n" + "\n".join(summary) + "\n```\n\n" + "\n".join(sections)
+        "## Summary\n\n```\n" + "\n".join(summary) + "\n```\n\n"
+        "What the figures mean, what was tried, and what limits the missed ones: "
+        "[throughput](benchmarks-throughput.md), [live latency, warm start and fan-out](benchmarks-live.md), "
+        "[registry at scale](benchmarks-registry.md).\n\n" + "\n".join(sections)
     )
     if not args.only:
         (ROOT / "docs" / "benchmarks.md").write_text(doc)

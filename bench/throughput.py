@@ -78,6 +78,13 @@ def main():
         checked[label] = run.totals()
         return run
 
+    def plain_foreach(path):
+        """The floor of any governed writer: foreachBatch with one plain write per batch, nothing else."""
+        n = next(counter)
+        source(path).writeStream.foreachBatch(
+            lambda df, batch_id: df.write.mode("overwrite").parquet(f"{work}/foreach-{n}/{batch_id}")
+        ).option("checkpointLocation", f"{work}/ck-foreach-{n}").trigger(availableNow=True).start().awaitTermination()
+
     def plain_split(path):
         """The structural ceiling of routing with Spark's writer: two filtered plain writes, no checks, no registry."""
         n = next(counter)
@@ -111,6 +118,7 @@ def main():
     median, _ = interleave({
         "plain parquet sink": lambda: plain(healthy_path),
         "governed, healthy": lambda: governed(healthy_path, None, "healthy"),
+        "foreachBatch + one plain write": lambda: plain_foreach(healthy_path),
         "plain parquet sink (rejects backlog)": lambda: plain(rejects_path),
         "governed, 1/4 rows to rejects": lambda: governed(rejects_path, REJECTS_CONTRACT, "rejects"),
         "two filtered plain writes (rejects backlog)": lambda: plain_split(rejects_path),
@@ -137,6 +145,7 @@ def main():
     results.at_least("healthy_ratio", rows / median["governed, healthy"] / plain_rate, HEALTHY_TARGET)
     results.at_least("rejects_ratio", rows / median["governed, 1/4 rows to rejects"] / plain_rejects_rate, REJECTS_TARGET)
     results.at_least("naive_ratio_info", rows / median["naive: count() per rule"] / plain_rate, 0.0)
+    results.at_least("foreach_floor_ratio_info", rows / median["foreachBatch + one plain write"] / plain_rate, 0.0)
     results.at_least("split_ceiling_ratio_info",
                      rows / median["two filtered plain writes (rejects backlog)"] / plain_rejects_rate, 0.0)
     shutil.rmtree(work, ignore_errors=True)
