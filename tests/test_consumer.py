@@ -34,14 +34,17 @@ async def open_at(comm, seq):
     await comm.send_to(text_data=json.dumps({"last_seq": seq}))
 
 
-def first_update(run_id, seen, user):
-    """The first message a page holding event `seen` receives when it opens."""
+def first_update(run_id, seen, user, after=None):
+    """The first message a page holding event `seen` receives when it opens, or, given `after`, once that has run."""
     cookie = session_cookie(user)
 
     async def scenario():
         comm = communicator(run_id, cookie)
         await open_at(comm, seen)
-        html = await comm.receive_from()
+        if after is not None:
+            assert await comm.receive_nothing(timeout=0.3)  # up to date: nothing comes before `after`
+            await database_sync_to_async(after)()
+        html = await comm.receive_from(timeout=3 if after else 1)
         await comm.disconnect()
         return html
 
@@ -128,16 +131,8 @@ def test_events_appended_without_a_notification_arrive_by_polling(viewer, settin
     monkeypatch.setattr("registry.consumers.wake_watchers", lambda run_id, seq: None)
     sim = SimulatedRun().start().gate()
 
-    cookie = session_cookie(viewer)
-    async def scenario():
-        comm = communicator(sim.run.id, cookie)
-        await open_at(comm, sim.run.last_seq)
-        await database_sync_to_async(sim.batch)(6)
-        html = await comm.receive_from(timeout=3)
-        await comm.disconnect()
-        return html
-
-    assert ids(async_to_sync(scenario)(), "batch-main-") == ["batch-main-0"]
+    html = first_update(sim.run.id, sim.run.last_seq, viewer, after=lambda: sim.batch(6))
+    assert ids(html, "batch-main-") == ["batch-main-0"]
 
 
 def test_a_run_of_this_process_wakes_its_pages_at_its_commit_without_the_channel_layer(viewer, poll_rarely, monkeypatch):
@@ -151,17 +146,8 @@ def test_a_run_of_this_process_wakes_its_pages_at_its_commit_without_the_channel
     monkeypatch.setattr(InMemoryChannelLayer, "group_send", lost)
     sim = SimulatedRun().start().gate()
 
-    cookie = session_cookie(viewer)
-    async def scenario():
-        comm = communicator(sim.run.id, cookie)
-        await open_at(comm, sim.run.last_seq)
-        assert await comm.receive_nothing(timeout=0.3)
-        await database_sync_to_async(sim.batch)(6)
-        html = await comm.receive_from(timeout=3)
-        await comm.disconnect()
-        return html
-
-    assert ids(async_to_sync(scenario)(), "batch-main-") == ["batch-main-0"]
+    html = first_update(sim.run.id, sim.run.last_seq, viewer, after=lambda: sim.batch(6))
+    assert ids(html, "batch-main-") == ["batch-main-0"]
 
 
 def test_pages_woken_by_the_same_batch_share_one_read_and_render(viewer, poll_rarely, monkeypatch):
