@@ -82,22 +82,12 @@ def pid_alive(pid):
 
 class RunQuerySet(models.QuerySet):
     def orphans(self):
-        """(run, reason) for each running run whose owner is gone: a dead pid on this host, or a
-        heartbeat older than DC43_HEARTBEAT_TIMEOUT anywhere. Runs of live processes are left alone."""
+        """(run, reason) for each running run whose owner is gone (see `Run.orphan_reason`)."""
         now = timezone.now()
-        stale = now - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT)
         for run in self.filter(status=RunStatus.RUNNING):
-            owner = f"pid {run.owner_pid} on {run.owner_host}" if run.owner_pid else "its process"
-            last_sign = run.heartbeat_at or run.started_at
-            if last_sign < stale:
-                yield run, f"no heartbeat from {owner} for {int((now - last_sign).total_seconds())} s"
-            elif (
-                run.owner_host == HOSTNAME
-                and run.owner_pid
-                and run.owner_pid != os.getpid()
-                and not pid_alive(run.owner_pid)
-            ):
-                yield run, f"its process ({owner}) is no longer running"
+            reason = run.orphan_reason(now)
+            if reason:
+                yield run, reason
 
     def orphaned(self):
         return self.filter(id__in=[run.id for run, _ in self.orphans()])
@@ -229,6 +219,28 @@ class Run(models.Model):
 
     def interrupt(self, reason):
         return self.finish(RunStatus.INTERRUPTED, reason)
+
+    # What `orphan_reason` reads: a page's poll loads only these.
+    LIVENESS_FIELDS = ("status", "last_seq", "started_at", "heartbeat_at", "owner_pid", "owner_host")
+
+    def orphan_reason(self, now=None):
+        """Why this running run's owner is gone, or "" while it may be alive: a dead pid on this
+        host, or a heartbeat older than DC43_HEARTBEAT_TIMEOUT anywhere."""
+        if self.status != RunStatus.RUNNING:
+            return ""
+        now = now or timezone.now()
+        owner = f"pid {self.owner_pid} on {self.owner_host}" if self.owner_pid else "its process"
+        last_sign = self.heartbeat_at or self.started_at
+        if last_sign < now - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT):
+            return f"no heartbeat from {owner} for {int((now - last_sign).total_seconds())} s"
+        if (
+            self.owner_host == HOSTNAME
+            and self.owner_pid
+            and self.owner_pid != os.getpid()
+            and not pid_alive(self.owner_pid)
+        ):
+            return f"its process ({owner}) is no longer running"
+        return ""
 
     def record_batch(self, batch, slices=(), publish=None):
         """Record a micro-batch, the dataset versions it published and its event, in one transaction.

@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -75,3 +77,21 @@ def editor(django_user_model):
 @pytest.fixture
 def editor_client(editor):
     return signed_in(editor)
+
+
+@pytest.fixture
+def live_pid():
+    """The pid of a real process that is alive for the whole test: someone else's run_scenario."""
+    process = subprocess.Popen(["sleep", "300"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def dead_pid():
+    """The pid of a process that has ended: a run_scenario killed with its run still `running`."""
+    process = subprocess.Popen(["sleep", "300"])
+    process.kill()
+    process.wait()
+    return process.pid

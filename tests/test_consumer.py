@@ -2,14 +2,17 @@
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.utils import timezone
 
 from dc43site.routing import websocket_application
+from registry.models import Run
 from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,6 +50,27 @@ def first_update(run_id, seen, user, after=None):
         html = await comm.receive_from(timeout=3 if after else 1)
         await comm.disconnect()
         return html
+
+    return async_to_sync(scenario)()
+
+
+def watch_until_closed(run_id, seen, user, after=None):
+    """Everything a page holding event `seen` receives (after `after()`, if given) until the socket closes, and the close."""
+    cookie = session_cookie(user)
+
+    async def scenario():
+        comm = communicator(run_id, cookie)
+        await open_at(comm, seen)
+        if after is not None:
+            await database_sync_to_async(after)()
+        messages = []
+        while True:
+            output = await comm.receive_output(timeout=3)
+            if output["type"] == "websocket.close":
+                break
+            messages.append(output["text"])
+        await comm.disconnect()
+        return "".join(messages), output
 
     return async_to_sync(scenario)()
 
@@ -230,25 +254,48 @@ def test_completion_is_delivered_and_the_socket_closes_normally(viewer, poll_rar
     sim = SimulatedRun().start().gate()
     sim.batch(6)
 
-    cookie = session_cookie(viewer)
-    async def scenario():
-        comm = communicator(sim.run.id, cookie)
-        await open_at(comm, sim.run.last_seq)
-        await database_sync_to_async(sim.finish)()
-        messages = []
-        while True:
-            output = await comm.receive_output(timeout=3)
-            if output["type"] == "websocket.close":
-                break
-            messages.append(output["text"])
-        await comm.disconnect()
-        return "".join(messages), output
-
-    html, closed = async_to_sync(scenario)()
+    html, closed = watch_until_closed(sim.run.id, sim.run.last_seq, viewer, after=sim.finish)
     assert "Run ended ok" in html
     assert "status: ok" in html
     assert "live</span>" not in html
     assert closed["code"] == 1000
+
+
+def test_a_page_watching_a_run_whose_process_died_shows_it_interrupted(viewer, settings, dead_pid):
+    settings.DC43_LIVE_POLL_SECONDS = 0.2
+    sim = SimulatedRun().start().gate()
+    sim.batch(6)
+    Run.objects.filter(pk=sim.run.pk).update(owner_pid=dead_pid)  # its run_scenario was killed
+
+    html, closed = watch_until_closed(sim.run.id, sim.run.last_seq, viewer)
+    sim.run.refresh_from_db()
+    assert sim.run.status == "interrupted"
+    assert f"pid {dead_pid}" in sim.run.reason
+    assert "status: interrupted" in html
+    assert "live</span>" not in html
+    assert closed["code"] == 1000
+
+
+def test_a_page_watching_a_run_whose_heartbeat_stopped_shows_it_interrupted(viewer, settings, live_pid):
+    settings.DC43_LIVE_POLL_SECONDS = 0.2
+    sim = SimulatedRun().start().gate()
+    stale = timezone.now() - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT + 5)
+    Run.objects.filter(pk=sim.run.pk).update(owner_pid=live_pid, owner_host="elsewhere", heartbeat_at=stale)
+
+    html, closed = watch_until_closed(sim.run.id, sim.run.last_seq, viewer)
+    assert "status: interrupted" in html and "no heartbeat" in html
+    assert closed["code"] == 1000
+
+
+def test_a_page_leaves_a_run_of_another_live_process_running(viewer, settings, live_pid):
+    settings.DC43_LIVE_POLL_SECONDS = 0.1
+    sim = SimulatedRun().start().gate()
+    Run.objects.filter(pk=sim.run.pk).update(owner_pid=live_pid)
+
+    html = first_update(sim.run.id, sim.run.last_seq, viewer, after=lambda: sim.batch(6))
+    assert ids(html, "batch-main-") == ["batch-main-0"]
+    sim.run.refresh_from_db()
+    assert sim.run.status == "running"
 
 
 def test_a_replayed_batch_replaces_its_badge_instead_of_appending(viewer, poll_rarely):

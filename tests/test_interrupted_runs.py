@@ -1,4 +1,6 @@
-"""Runs whose process died are marked `interrupted` at start-up and whenever runs are listed; live ones are left alone."""
+"""Runs whose process died are marked `interrupted` at start-up and whenever runs are listed; live ones are left alone.
+
+Run pages that watch such a run mark it too: see test_consumer.py."""
 
 import os
 import subprocess
@@ -13,23 +15,6 @@ from dc43site import startup
 from registry.models import HOSTNAME, Run, RunEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live_pid():
-    """The pid of a real process that is alive for the whole test: someone else's run_scenario."""
-    process = subprocess.Popen(["sleep", "300"])
-    yield process.pid
-    process.kill()
-    process.wait()
-
-
-@pytest.fixture
-def dead_pid():
-    process = subprocess.Popen(["sleep", "300"])
-    process.kill()
-    process.wait()
-    return process.pid
 
 
 @pytest.fixture
