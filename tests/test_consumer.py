@@ -37,42 +37,41 @@ async def open_at(comm, seq):
     await comm.send_to(text_data=json.dumps({"last_seq": seq}))
 
 
-def first_update(run_id, seen, user, after=None):
-    """The first message a page holding event `seen` receives when it opens, or, given `after`, once that has run."""
+def watch(run_id, seen, user, read, after=None):
+    """What `read(comm)` gets on the socket of a page holding event `seen`; given `after`, the page
+    first receives nothing (it is up to date), then `after()` runs in the database's thread."""
     cookie = session_cookie(user)
 
     async def scenario():
         comm = communicator(run_id, cookie)
         await open_at(comm, seen)
         if after is not None:
-            assert await comm.receive_nothing(timeout=0.3)  # up to date: nothing comes before `after`
+            assert await comm.receive_nothing(timeout=0.3)
             await database_sync_to_async(after)()
-        html = await comm.receive_from(timeout=3 if after else 1)
+        result = await read(comm)
         await comm.disconnect()
-        return html
+        return result
 
     return async_to_sync(scenario)()
 
 
-def watch_until_closed(run_id, seen, user, after=None):
-    """Everything a page holding event `seen` receives (after `after()`, if given) until the socket closes, and the close."""
-    cookie = session_cookie(user)
+def first_update(run_id, seen, user, after=None):
+    """The first message a page holding event `seen` receives when it opens, or, given `after`, once that has run."""
+    return watch(run_id, seen, user, lambda comm: comm.receive_from(timeout=3 if after else 1), after)
 
-    async def scenario():
-        comm = communicator(run_id, cookie)
-        await open_at(comm, seen)
-        if after is not None:
-            await database_sync_to_async(after)()
+
+def watch_until_closed(run_id, seen, user, after=None):
+    """Everything a page holding event `seen` receives until the socket closes, and the close."""
+
+    async def until_closed(comm):
         messages = []
         while True:
             output = await comm.receive_output(timeout=3)
             if output["type"] == "websocket.close":
-                break
+                return "".join(messages), output
             messages.append(output["text"])
-        await comm.disconnect()
-        return "".join(messages), output
 
-    return async_to_sync(scenario)()
+    return watch(run_id, seen, user, until_closed, after)
 
 
 def ids(html, prefix):
