@@ -220,7 +220,7 @@ class Run(models.Model):
     def interrupt(self, reason):
         return self.finish(RunStatus.INTERRUPTED, reason)
 
-    # What `orphan_reason` reads: a page's poll loads only these.
+    # All a page's poll reads of a run: its newest seq and what `orphan_reason` needs.
     LIVENESS_FIELDS = ("status", "last_seq", "started_at", "heartbeat_at", "owner_pid", "owner_host")
 
     def orphan_reason(self, now=None):
