@@ -11,7 +11,7 @@ PORT ?= 8000
 # pytest exits 5 when it collected nothing: for us that is a failure, and exit codes pass through as they are.
 PYTEST := $(PY) -m pytest
 
-.PHONY: demo test install prereqs test-fast test-spark test-browser bench clean
+.PHONY: demo test install prereqs lint format test-fast test-spark test-browser bench clean
 
 $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
@@ -35,7 +35,16 @@ demo: install
 	@echo "==> starting the site on http://$(HOST):$(PORT)/ (HTTP and websockets; Ctrl-C stops it)"
 	@$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install
+lint: install
+	@echo "==> ruff: lint and format check (configured in pyproject.toml)"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: install
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+test: install lint
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
 	@echo "==> tests: contracts, registry, settings, pages, Spark and consumers (everything but the browser)"
 	@$(PYTEST) -m "not browser"

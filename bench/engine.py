@@ -60,16 +60,23 @@ def main():
             df.where(checks.predicates[rule.name]).count()
 
     plain(healthy)  # warm the JVM and the file cache before timing anything
-    median, _ = interleave({
-        "plain write": lambda: plain(healthy),
-        "write + checks (no row fails)": lambda: governed(healthy, "healthy"),
-        "write + checks (1/4 rows fail)": lambda: governed(failing, "failing"),
-        "write + count() per rule": lambda: naive(healthy),
-    }, rounds)
+    median, _ = interleave(
+        {
+            "plain write": lambda: plain(healthy),
+            "write + checks (no row fails)": lambda: governed(healthy, "healthy"),
+            "write + checks (1/4 rows fail)": lambda: governed(failing, "failing"),
+            "write + count() per rule": lambda: naive(healthy),
+        },
+        rounds,
+    )
     base = rows / median["plain write"]
     print(f"engine benchmark: {rows:,} rows, {len(contract.rules)} rules, {rounds} interleaved round(s), median times")
-    print(table(["variant", "seconds", "rows/s", "ratio to plain"],
-                [[name, f"{s:.2f}", f"{rows / s:,.0f}", f"{rows / s / base:.2f}"] for name, s in median.items()]))
+    print(
+        table(
+            ["variant", "seconds", "rows/s", "ratio to plain"],
+            [[name, f"{s:.2f}", f"{rows / s:,.0f}", f"{rows / s / base:.2f}"] for name, s in median.items()],
+        )
+    )
     assert measured["healthy"].violations == 0 and measured["failing"].violations == rows // 4
     assert measured["failing"].reasons == {"value.mustBeGreaterOrEqualTo": rows // 4}, measured["failing"].reasons
     print(f"checks found {measured['failing'].violations:,} failing rows of {rows:,} where a quarter were made to fail")

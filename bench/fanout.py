@@ -27,8 +27,17 @@ import time
 from collections import Counter
 
 from common import Results, parser, table
-from livesite import (DEFAULT_REDIS_URL, Profile, Server, flush_redis_db, make_operator, redis_reachable, scratch_registry,
-                      session_cookies, summary)
+from livesite import (
+    DEFAULT_REDIS_URL,
+    Profile,
+    Server,
+    flush_redis_db,
+    make_operator,
+    redis_reachable,
+    scratch_registry,
+    session_cookies,
+    summary,
+)
 
 TARGET_MS = 500.0
 BADGE = re.compile(r'<li id="batch-main-(\d+)"')
@@ -51,8 +60,15 @@ class Client:
 
         while True:
             async with start_gate:
-                ws = await connect(url, origin=origin, additional_headers=[("Cookie", f"sessionid={self.cookie}")],
-                                   open_timeout=120, ping_interval=None, max_size=None, compression=None)
+                ws = await connect(
+                    url,
+                    origin=origin,
+                    additional_headers=[("Cookie", f"sessionid={self.cookie}")],
+                    open_timeout=120,
+                    ping_interval=None,
+                    max_size=None,
+                    compression=None,
+                )
             async with ws:
                 await ws.send(json.dumps({"last_seq": seq}))
                 if not self.reconnects:
@@ -131,7 +147,9 @@ def main():
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--pause", type=float, default=1.0, help="seconds between batches (Spark's trigger: 1 s)")
     p.add_argument("--database-url", help="the registry in this scratch database (emptied first) instead of SQLite")
-    p.add_argument("--profile", metavar="PATH", help="sample the server with py-spy during the batches (collapsed stacks)")
+    p.add_argument(
+        "--profile", metavar="PATH", help="sample the server with py-spy during the batches (collapsed stacks)"
+    )
     args = p.parse_args()
     if args.smoke:
         args.clients, args.batches, args.pause = 10, 3, 0.3
@@ -139,8 +157,9 @@ def main():
         raise SystemExit(f"Redis is not reachable at {DEFAULT_REDIS_URL} (set DC43_BENCH_REDIS_URL)")
     flush_redis_db()
     work = scratch_registry("dc43-bench-fanout-", redis_url=DEFAULT_REDIS_URL, database_url=args.database_url)
-    from registry.models import RunEvent
     from simulate import SimulatedRun
+
+    from registry.models import RunEvent
 
     user = make_operator()
     cookies = session_cookies(user, args.clients)
@@ -152,8 +171,11 @@ def main():
     with Server(work, "fanout", REDIS_URL=DEFAULT_REDIS_URL) as server:
         ws_url = server.url.replace("http://", "ws://") + f"/ws/runs/{sim.run.id}/"
         all_connected = threading.Event()
-        writer = threading.Thread(target=record_batches,
-                                  args=(sim, args.batches, args.pause, commits, notified, go, all_connected), daemon=True)
+        writer = threading.Thread(
+            target=record_batches,
+            args=(sim, args.batches, args.pause, commits, notified, go, all_connected),
+            daemon=True,
+        )
         writer.start()
         cpu_before = wall_before = profile = None
         opened = []
@@ -201,36 +223,63 @@ def main():
 
     seconds = wall_after - wall_before
     cpu = (cpu_after - cpu_before) / seconds * 100
-    spent = (client_cpu_after.ru_utime + client_cpu_after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime)
+    spent = client_cpu_after.ru_utime + client_cpu_after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
     messages = sum(len(c.messages) for c in clients)
     size = sum(len(t) for c in clients for _, t in c.messages) / max(messages, 1)
     from django.db import connection
 
-    print(f"fan-out: {args.clients} websocket clients, one simulated run of {args.batches} batches "
-          f"{args.pause} s apart recorded by this process (Run.record_batch), daphne + channels-redis, "
-          f"registry on {connection.vendor}")
+    print(
+        f"fan-out: {args.clients} websocket clients, one simulated run of {args.batches} batches "
+        f"{args.pause} s apart recorded by this process (Run.record_batch), daphne + channels-redis, "
+        f"registry on {connection.vendor}"
+    )
     reconnects = Counter(code for c in clients for code in c.reconnects)
-    print(f"every client received every batch exactly once ({len(from_created)} deliveries, {messages} messages, "
-          f"{size / 1024:.1f} KiB on average); all closed with {dict(Counter(c.close_code for c in clients))}; "
-          f"reconnected after an abnormal close: {sum(reconnects.values())} times {dict(reconnects)}; "
-          f"the {args.clients} sockets opened (session, user, run checked) in {opened[0]:.1f} s")
+    print(
+        f"every client received every batch exactly once ({len(from_created)} deliveries, {messages} messages, "
+        f"{size / 1024:.1f} KiB on average); all closed with {dict(Counter(c.close_code for c in clients))}; "
+        f"reconnected after an abnormal close: {sum(reconnects.values())} times {dict(reconnects)}; "
+        f"the {args.clients} sockets opened (session, user, run checked) in {opened[0]:.1f} s"
+    )
     rows = []
     for label, values in [("created_at -> received", from_created), ("commit -> received", from_commit)]:
         s = summary(values)
         rows.append([label, s["n"], f"{s['p50']:.0f}", f"{s['p95']:.0f}", f"{s['max']:.0f}"])
     first = statistics.median(min(v) for v in by_batch.values())
     last = statistics.median(max(v) for v in by_batch.values())
-    rows.append(["created_at -> first / last client of a batch (median over batches)", len(by_batch),
-                 f"{first:.0f}", f"{last:.0f}", ""])
+    rows.append(
+        [
+            "created_at -> first / last client of a batch (median over batches)",
+            len(by_batch),
+            f"{first:.0f}",
+            f"{last:.0f}",
+            "",
+        ]
+    )
     sending = summary([(notified[b] - commits[b]) * 1000 for b in commits])
-    rows.append(["commit -> wake-up sent to Redis (Run.record_batch's notify returned)", sending["n"],
-                 f"{sending['p50']:.0f}", f"{sending['p95']:.0f}", f"{sending['max']:.0f}"])
+    rows.append(
+        [
+            "commit -> wake-up sent to Redis (Run.record_batch's notify returned)",
+            sending["n"],
+            f"{sending['p50']:.0f}",
+            f"{sending['p95']:.0f}",
+            f"{sending['max']:.0f}",
+        ]
+    )
     render = summary(render_times(sim.run))
-    rows.append(["one read + render of a batch's update, as the server does it (this process, afterwards)",
-                 render["n"], f"{render['p50']:.0f}", f"{render['p95']:.0f}", f"{render['max']:.0f}"])
+    rows.append(
+        [
+            "one read + render of a batch's update, as the server does it (this process, afterwards)",
+            render["n"],
+            f"{render['p50']:.0f}",
+            f"{render['p95']:.0f}",
+            f"{render['max']:.0f}",
+        ]
+    )
     print(table(["delivery delay (ms)", "deliveries", "p50", "p95", "max"], rows))
-    print(f"server CPU over {seconds:.1f} s: {cpu:.0f}% of one core (pid {server.pid}); "
-          f"this process (clients + writer): {spent / seconds * 100:.0f}%")
+    print(
+        f"server CPU over {seconds:.1f} s: {cpu:.0f}% of one core (pid {server.pid}); "
+        f"this process (clients + writer): {spent / seconds * 100:.0f}%"
+    )
     results = Results("fanout")
     results.at_most("p95_ms", summary(from_created)["p95"], TARGET_MS)
     results.at_least("server_cpu_pct_info", cpu, 0.0)

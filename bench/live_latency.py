@@ -20,8 +20,17 @@ import threading
 import time
 
 from common import Results, parser, table
-from livesite import (DEFAULT_REDIS_URL, Server, chromium, flush_redis_db, log_in, make_operator, redis_reachable,
-                      scratch_registry, summary)
+from livesite import (
+    DEFAULT_REDIS_URL,
+    Server,
+    chromium,
+    flush_redis_db,
+    log_in,
+    make_operator,
+    redis_reachable,
+    scratch_registry,
+    summary,
+)
 
 TARGET_MS = 250.0
 RUN_PAGE = r".*/runs/[0-9a-f-]{36}/$"
@@ -76,8 +85,10 @@ def committed_batches(run_id):
     def read():
         try:
             out = {}
-            for payload, created in RunEvent.objects.filter(run_id=run_id, kind="batch").order_by("seq").values_list(
-                "payload", "created_at"
+            for payload, created in (
+                RunEvent.objects.filter(run_id=run_id, kind="batch")
+                .order_by("seq")
+                .values_list("payload", "created_at")
             ):
                 out.setdefault(badge_id(payload), created.timestamp())
             return out
@@ -111,7 +122,13 @@ def watch_real_run(server, seconds):
             page.wait_for_selector(FINISHED, timeout=(seconds + 180) * 1000)
             page.wait_for_timeout(300)
             visible.stop()
-            return run_id, page.evaluate("window.__badges"), visible.seen, clock_check(page), page.evaluate("window.__closes")
+            return (
+                run_id,
+                page.evaluate("window.__badges"),
+                visible.seen,
+                clock_check(page),
+                page.evaluate("window.__closes"),
+            )
         finally:
             browser.close()
 
@@ -121,7 +138,6 @@ def watch_simulated_run(server, batches, pause):
     from concurrent.futures import ThreadPoolExecutor
 
     from playwright.sync_api import sync_playwright
-
     from simulate import SimulatedRun, play_in_thread
 
     with ThreadPoolExecutor(1) as pool:
@@ -140,7 +156,13 @@ def watch_simulated_run(server, batches, pause):
             thread.join()
             page.wait_for_timeout(300)
             visible.stop()
-            return run_id, page.evaluate("window.__badges"), visible.seen, clock_check(page), page.evaluate("window.__closes")
+            return (
+                run_id,
+                page.evaluate("window.__badges"),
+                visible.seen,
+                clock_check(page),
+                page.evaluate("window.__closes"),
+            )
         finally:
             browser.close()
 
@@ -188,26 +210,39 @@ def main():
     # A simulated run is recorded here; over Redis its batches wake the page, the default config has to poll.
     work = scratch_registry("dc43-bench-live-", redis_url=DEFAULT_REDIS_URL if args.simulated else None)
     make_operator()
-    spark = {} if args.simulated else {"DC43_WARM_SPARK": "true", "DC43_DATA_ROOT": work / "data",
-                                        "DC43_CHECKPOINT_ROOT": work / "checkpoints"}
+    spark = (
+        {}
+        if args.simulated
+        else {"DC43_WARM_SPARK": "true", "DC43_DATA_ROOT": work / "data", "DC43_CHECKPOINT_ROOT": work / "checkpoints"}
+    )
     configs = {"default": {"REDIS_URL": ""}, "redis": {"REDIS_URL": DEFAULT_REDIS_URL}}
     measured = {name: measure(work, name, {**spark, **env}, args) for name, env in configs.items()}
 
-    source = (f"simulated run, {args.batches} batches {args.pause} s apart, recorded by this process"
-              if args.simulated else f"streaming-valid, {args.seconds} s window, run by the server (warm Spark)")
+    source = (
+        f"simulated run, {args.batches} batches {args.pause} s apart, recorded by this process"
+        if args.simulated
+        else f"streaming-valid, {args.seconds} s window, run by the server (warm Spark)"
+    )
     print(f"live latency: micro-batch commit -> badge in Chromium ({source}); ms, p50 / p95 / max")
     rows = []
     for name, m in measured.items():
-        for label, key in [("created_at -> badge inserted", "created"), ("created_at -> next frame", "painted"),
-                           ("visible to a reader -> badge", "visible")]:
+        for label, key in [
+            ("created_at -> badge inserted", "created"),
+            ("created_at -> next frame", "painted"),
+            ("visible to a reader -> badge", "visible"),
+        ]:
             if m[key]:
                 s = summary(m[key])
                 rows.append([name, label, s["n"], f"{s['p50']:.0f}", f"{s['p95']:.0f}", f"{s['max']:.0f}"])
     print(table(["config", "from -> to", "batches", "p50", "p95", "max"], rows))
-    print("page clock minus this process's clock (ms): "
-          + ", ".join(f"{name} {m['skew']:+.1f}" for name, m in measured.items()))
-    print("closes of the page's socket (1000: run over; 1006/1011: htmx reconnected): "
-          + ", ".join(f"{name} {m['closes']}" for name, m in measured.items()))
+    print(
+        "page clock minus this process's clock (ms): "
+        + ", ".join(f"{name} {m['skew']:+.1f}" for name, m in measured.items())
+    )
+    print(
+        "closes of the page's socket (1000: run over; 1006/1011: htmx reconnected): "
+        + ", ".join(f"{name} {m['closes']}" for name, m in measured.items())
+    )
     results = Results("live_latency")
     for name, m in measured.items():
         results.at_most(f"{name}_p95_ms", summary(m["created"])["p95"], TARGET_MS)

@@ -4,6 +4,7 @@ Everything runs on this machine, so the server's timestamps (Django's `timezone.
 process's `time.time()` and the page's `performance.timeOrigin + performance.now()` read one clock.
 """
 
+import contextlib
 import math
 import os
 import re
@@ -20,8 +21,13 @@ from common import ROOT, setup_django
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 DEFAULT_REDIS_URL = os.environ.get("DC43_BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 PASSWORD = "bench-password-1"
@@ -127,8 +133,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(work) / f"{name}.log"
-        self.env = dict(os.environ, DJANGO_SETTINGS_MODULE="dc43site.settings", DEBUG="true",
-                        DC43_WARM_SPARK="false", PYTHONUNBUFFERED="1")
+        self.env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="dc43site.settings",
+            DEBUG="true",
+            DC43_WARM_SPARK="false",
+            PYTHONUNBUFFERED="1",
+        )
         self.env.update({k: str(v) for k, v in env.items()})
         self.proc = self.pid = None
 
@@ -136,7 +147,10 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dc43site.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.pid = self.proc.pid
         try:
@@ -209,10 +223,8 @@ class Server:
             while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
             if Path(f"/proc/{pid}").exists():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         self.proc = None
         self.log.close()
 
@@ -222,9 +234,22 @@ class Profile:
 
     def __init__(self, pid, path, rate=200):
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--rate", str(rate),
-             "--format", "raw", "--idle", "--threads", "--output", str(path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(rate),
+                "--format",
+                "raw",
+                "--idle",
+                "--threads",
+                "--output",
+                str(path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def stop(self):

@@ -51,13 +51,51 @@ SMOKE = Sizes(runs=200, batches=4_000, versions=2_000, big_run_batches=600, days
 
 # --- generation ------------------------------------------------------------------------------------
 
-RUN_COLUMNS = ("id", "scenario", "run_type", "status", "reason", "requested_seconds", "started_by_id", "started_via",
-               "started_at", "finished_at", "owner_host", "owner_pid", "heartbeat_at", "contract_version_id",
-               "schema_gate", "last_seq")
-BATCH_COLUMNS = ("id", "run_id", "stream", "batch_id", "status", "row_count", "violations", "rejected_rows",
-                 "metrics", "progress", "started_at", "finished_at")
-VERSION_COLUMNS = ("id", "dataset_id", "version", "status", "contract_version_id", "row_count", "violations", "path",
-                   "run_id", "micro_batch_id", "created_at")
+RUN_COLUMNS = (
+    "id",
+    "scenario",
+    "run_type",
+    "status",
+    "reason",
+    "requested_seconds",
+    "started_by_id",
+    "started_via",
+    "started_at",
+    "finished_at",
+    "owner_host",
+    "owner_pid",
+    "heartbeat_at",
+    "contract_version_id",
+    "schema_gate",
+    "last_seq",
+)
+BATCH_COLUMNS = (
+    "id",
+    "run_id",
+    "stream",
+    "batch_id",
+    "status",
+    "row_count",
+    "violations",
+    "rejected_rows",
+    "metrics",
+    "progress",
+    "started_at",
+    "finished_at",
+)
+VERSION_COLUMNS = (
+    "id",
+    "dataset_id",
+    "version",
+    "status",
+    "contract_version_id",
+    "row_count",
+    "violations",
+    "path",
+    "run_id",
+    "micro_batch_id",
+    "created_at",
+)
 EVENT_COLUMNS = ("id", "run_id", "seq", "kind", "payload", "created_at")
 
 RULES = [  # the demo output contract's rules, as BatchChecks records them (name, kind, column)
@@ -68,11 +106,15 @@ RULES = [  # the demo output contract's rules, as BatchChecks records them (name
     ("quality_flag.enum", "in_set", "quality_flag"),
 ]
 FAILING_RULE = "value.mustBeGreaterOrEqualTo"
-SNAPSHOT = ('[{"name": "timestamp", "type": "timestamp", "nullable": false}, '
-            '{"name": "value", "type": "bigint", "nullable": false}, '
-            '{"name": "quality_flag", "type": "string", "nullable": false}]')
-VALUE_MISSING = ('{"column": "value", "expected": "bigint, required", "found": "missing", "verdict": "block", '
-                 '"problem": "required column is missing"}')
+SNAPSHOT = (
+    '[{"name": "timestamp", "type": "timestamp", "nullable": false}, '
+    '{"name": "value", "type": "bigint", "nullable": false}, '
+    '{"name": "quality_flag", "type": "string", "nullable": false}]'
+)
+VALUE_MISSING = (
+    '{"column": "value", "expected": "bigint, required", "found": "missing", "verdict": "block", '
+    '"problem": "required column is missing"}'
+)
 
 
 def rules_json(failed=0, verdict="warn"):
@@ -121,22 +163,35 @@ class Generator:
         rng, sizes = self.rng, self.sizes
         span = sizes.days * 86400
         plans = []
-        for i in range(sizes.runs - 1):
-            scenario = rng.choices(["streaming-valid", "streaming-dq-rejects", "streaming-schema-break"],
-                                   [0.55, 0.30, 0.15])[0]
-            plans.append({"scenario": scenario, "started": self.now - 3600 - rng.random() * span,
-                          "enforce": rng.random() < 0.3, "batches": 0})
+        for _i in range(sizes.runs - 1):
+            scenario = rng.choices(
+                ["streaming-valid", "streaming-dq-rejects", "streaming-schema-break"], [0.55, 0.30, 0.15]
+            )[0]
+            plans.append(
+                {
+                    "scenario": scenario,
+                    "started": self.now - 3600 - rng.random() * span,
+                    "enforce": rng.random() < 0.3,
+                    "batches": 0,
+                }
+            )
         plans.sort(key=lambda p: p["started"])
         # No run is left running: the runs list would mark it interrupted once its heartbeat aged,
         # changing the data between two runs of the benchmark.
-        big = {"scenario": "streaming-dq-rejects", "started": self.now - span / 9, "enforce": False, "big": True,
-               "batches": self.sizes.big_run_batches, "id": BIG_RUN}
+        big = {
+            "scenario": "streaming-dq-rejects",
+            "started": self.now - span / 9,
+            "enforce": False,
+            "big": True,
+            "batches": self.sizes.big_run_batches,
+            "id": BIG_RUN,
+        }
         plans.append(big)
         streaming = [p for p in plans if p["scenario"] != "streaming-schema-break" and not p.get("big")]
         weights = [min(max(rng.lognormvariate(math.log(14), 1.0), 1), 5000) for _ in streaming]
         budget = sizes.batches - big["batches"]
         factor = budget / sum(weights)
-        for p, w in zip(streaming, weights):
+        for p, w in zip(streaming, weights, strict=False):
             p["batches"] = max(1, round(w * factor))
         residual = budget - sum(p["batches"] for p in streaming)
         while residual:
@@ -148,7 +203,9 @@ class Generator:
         for p in plans:
             p.setdefault("id", uuid.UUID(int=rng.getrandbits(128), version=4))
             fate = rng.random()
-            p["fate"] = ("failed" if fate < 0.02 else "interrupted" if fate < 0.03 else "done") if p["batches"] else "blocked"
+            p["fate"] = (
+                ("failed" if fate < 0.02 else "interrupted" if fate < 0.03 else "done") if p["batches"] else "blocked"
+            )
         # Quotas: batches with quarantined rows (two versions) and batches with rows only (one version).
         big_rejected = sum(1 for b in range(1, big["batches"]) if b % 4 == 1)
         big_versions = 2 * big_rejected + (big["batches"] - 1 - big_rejected)
@@ -203,17 +260,30 @@ class Generator:
         event("stage", '{"stage": "setup", "status": "active", "detail": "starting Spark"}', stamp(t + 0.1))
         event("stage", '{"stage": "setup", "status": "done", "detail": "Spark 4.0"}', stamp(t + 2.5))
         event("stage", '{"stage": "read", "status": "active", "detail": "rate source, 6 rows/s"}', stamp(t + 2.6))
-        event("gate", '{"verdict": "ok", "differences": [], "contract": "demo.streaming.events@0.1.0", "side": "input"}',
-              stamp(t + 3.0))
-        event("stage", '{"stage": "read", "status": "done", "detail": "source matches the input contract"}', stamp(t + 3.0))
+        event(
+            "gate",
+            '{"verdict": "ok", "differences": [], "contract": "demo.streaming.events@0.1.0", "side": "input"}',
+            stamp(t + 3.0),
+        )
+        event(
+            "stage",
+            '{"stage": "read", "status": "done", "detail": "source matches the input contract"}',
+            stamp(t + 3.0),
+        )
         contract = f"{OUTPUT}@0.1.0"
         if plan["fate"] == "blocked":
             gate = f'{{"verdict": "block", "differences": [{VALUE_MISSING}], "snapshot": {SNAPSHOT}, "contract": "{contract}"}}'
             event("gate", gate[:-1] + ', "side": "output"}', stamp(t + 3.4))
-            event("stage", '{"stage": "gate", "status": "blocked", "detail": "value: required column is missing"}',
-                  stamp(t + 3.4))
-            event("stage", '{"stage": "complete", "status": "blocked", "detail": "no streaming query started"}',
-                  stamp(t + 3.5))
+            event(
+                "stage",
+                '{"stage": "gate", "status": "blocked", "detail": "value: required column is missing"}',
+                stamp(t + 3.4),
+            )
+            event(
+                "stage",
+                '{"stage": "complete", "status": "blocked", "detail": "no streaming query started"}',
+                stamp(t + 3.5),
+            )
             reason = "schema gate: required column `value` is missing"
             status, finished = "blocked", t + 3.5
             event("complete", f'{{"status": "blocked", "reason": "{reason}"}}', stamp(finished))
@@ -252,45 +322,92 @@ class Generator:
             statuses.add(status)
             if violations:
                 verdict = "block" if status == "block" else "warn"
-                metrics = (f'{{"rules": {rules_json(violations, verdict)}, "reasons": {{"{FAILING_RULE}": {violations}}}, '
-                           f'"timings": {{"write_output": {duration * 0.6:.4f}, "total_before_record": {duration:.4f}}}')
+                metrics = (
+                    f'{{"rules": {rules_json(violations, verdict)}, "reasons": {{"{FAILING_RULE}": {violations}}}, '
+                    f'"timings": {{"write_output": {duration * 0.6:.4f}, "total_before_record": {duration:.4f}}}'
+                )
             else:
-                metrics = (f'{{"rules": {RULES_OK}, "reasons": {{}}, '
-                           f'"timings": {{"write_output": {duration * 0.6:.4f}, "total_before_record": {duration:.4f}}}')
+                metrics = (
+                    f'{{"rules": {RULES_OK}, "reasons": {{}}, '
+                    f'"timings": {{"write_output": {duration * 0.6:.4f}, "total_before_record": {duration:.4f}}}'
+                )
             if rejected and samples < 5:
                 take = min(5 - samples, rejected)
                 samples += take
                 sample = ", ".join(
                     f'{{"timestamp": "{begin_s}", "value": {-(k + 1)}, "quality_flag": "warning", '
                     f'"reject_reasons": ["{FAILING_RULE}"], "run_id": "{run_id}", "batch_id": {batch_id}}}'
-                    for k in range(take))
+                    for k in range(take)
+                )
                 metrics += f', "reject_sample": [{sample}]'
             metrics += "}"
-            progress = f'{{"processed_rows_per_second": {rows / duration:.2f}, "duration_ms": {round(duration * 1000)}}}'
-            sink.add("batches", (pk, hex_id, "main", batch_id, status, rows, violations, rejected, metrics, progress,
-                                 begin_s, end_s))
+            progress = (
+                f'{{"processed_rows_per_second": {rows / duration:.2f}, "duration_ms": {round(duration * 1000)}}}'
+            )
+            sink.add(
+                "batches",
+                (pk, hex_id, "main", batch_id, status, rows, violations, rejected, metrics, progress, begin_s, end_s),
+            )
             version = f"{prefix}-b{batch_id:06d}"
             if rows - rejected > 0 and status != "block":
                 self.version_pk += 1
                 v_status = "warn" if violations and not rejects_run else "ok"
-                sink.add("versions", (self.version_pk, ids["output_dataset"], version, v_status, ids["output_cv"],
-                                      rows - rejected, 0 if rejects_run else violations,
-                                      f"var/data/{OUTPUT}/{version}", hex_id, pk, end_s))
+                sink.add(
+                    "versions",
+                    (
+                        self.version_pk,
+                        ids["output_dataset"],
+                        version,
+                        v_status,
+                        ids["output_cv"],
+                        rows - rejected,
+                        0 if rejects_run else violations,
+                        f"var/data/{OUTPUT}/{version}",
+                        hex_id,
+                        pk,
+                        end_s,
+                    ),
+                )
             if rejected:
                 self.version_pk += 1
-                sink.add("versions", (self.version_pk, ids["rejects_dataset"], version, "ok", ids["rejects_cv"],
-                                      rejected, 0, f"var/data/{REJECTS}/{version}", hex_id, pk, end_s))
-            event("batch", f'{{"stream": "main", "batch_id": {batch_id}, "status": "{status}", "rows": {rows}, '
-                           f'"violations": {violations}, "rejected": {rejected}, "micro_batch": {pk}, "replayed": false}}',
-                  end_s)
+                sink.add(
+                    "versions",
+                    (
+                        self.version_pk,
+                        ids["rejects_dataset"],
+                        version,
+                        "ok",
+                        ids["rejects_cv"],
+                        rejected,
+                        0,
+                        f"var/data/{REJECTS}/{version}",
+                        hex_id,
+                        pk,
+                        end_s,
+                    ),
+                )
+            event(
+                "batch",
+                f'{{"stream": "main", "batch_id": {batch_id}, "status": "{status}", "rows": {rows}, '
+                f'"violations": {violations}, "rejected": {rejected}, "micro_batch": {pk}, "replayed": false}}',
+                end_s,
+            )
             if rows and not had_rows and status != "block":
                 had_rows = True
-                event("milestone", f'{{"milestone": "first_rows", "batch_id": {batch_id}, '
-                                   f'"text": "first rows arrived in batch {batch_id}"}}', end_s)
+                event(
+                    "milestone",
+                    f'{{"milestone": "first_rows", "batch_id": {batch_id}, '
+                    f'"text": "first rows arrived in batch {batch_id}"}}',
+                    end_s,
+                )
             if rejected and not had_rejects:
                 had_rejects = True
-                event("milestone", f'{{"milestone": "first_quarantine", "batch_id": {batch_id}, '
-                                   f'"text": "the reject sink activated at batch {batch_id}"}}', end_s)
+                event(
+                    "milestone",
+                    f'{{"milestone": "first_quarantine", "batch_id": {batch_id}, '
+                    f'"text": "the reject sink activated at batch {batch_id}"}}',
+                    end_s,
+                )
         finished = t
         if plan["fate"] == "failed":
             status, reason = "failed", f"batch {n} failed: Py4JJavaError: executor lost (container killed by YARN)"
@@ -299,8 +416,11 @@ class Generator:
             status, reason = "interrupted", "its process (pid 4242 on worker-3) is no longer running"
         else:
             status = "blocked" if "block" in statuses else "warn" if "warn" in statuses else "ok"
-            reason = (f"enforce: batch {n - 1} broke error-severity rules: {FAILING_RULE}; the stream stopped"
-                      if status == "blocked" else "")
+            reason = (
+                f"enforce: batch {n - 1} broke error-severity rules: {FAILING_RULE}; the stream stopped"
+                if status == "blocked"
+                else ""
+            )
             event("stage", f'{{"stage": "streaming", "status": "done", "detail": "{n} batches"}}', stamp(finished))
             event("stage", f'{{"stage": "complete", "status": "done", "detail": "{status}"}}', stamp(finished))
         event("complete", f'{{"status": "{status}", "reason": "{reason}"}}', stamp(finished))
@@ -314,8 +434,27 @@ class Generator:
         end = stamp(finished) if finished is not None else None
         heartbeat = end or stamp(self.now)
         host = DATA_VERSION if plan.get("big") else "worker-3"
-        sink.add("runs", (hex_id, plan["scenario"], run_type, status, reason, 60, user, via, stamp(plan["started"]), end,
-                          host, 4242, heartbeat, ids["output_cv"], gate, len(events)))
+        sink.add(
+            "runs",
+            (
+                hex_id,
+                plan["scenario"],
+                run_type,
+                status,
+                reason,
+                60,
+                user,
+                via,
+                stamp(plan["started"]),
+                end,
+                host,
+                4242,
+                heartbeat,
+                ids["output_cv"],
+                gate,
+                len(events),
+            ),
+        )
         for seq, (kind, payload, at) in enumerate(events, start=1):
             self.event_pk += 1
             sink.add("events", (self.event_pk, hex_id, seq, kind, payload, at))
@@ -361,7 +500,7 @@ class CopySink:
             conn.execute("SET session_replication_role = replica")
             conn.execute("SET TIME ZONE 'UTC'")
             conn.execute("SET synchronous_commit = off")
-            copy = conn.cursor().copy(f'COPY {db_table} ({", ".join(columns)}) FROM STDIN')
+            copy = conn.cursor().copy(f"COPY {db_table} ({', '.join(columns)}) FROM STDIN")
             self.copies[name] = self.open.enter_context(copy)
             self.buffers[name], self.sizes[name] = [], 0
 
@@ -402,13 +541,14 @@ class InsertSink:
         with transaction.atomic(), connection.cursor() as cursor:
             for name in LOAD_ORDER:
                 db_table, columns = TABLES[name]
-                sql = f'INSERT INTO {db_table} ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))})'
+                sql = f"INSERT INTO {db_table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
                 rows = self.rows[name]
                 for start in range(0, len(rows), 5000):
-                    cursor.executemany(sql, rows[start:start + 5000])
+                    cursor.executemany(sql, rows[start : start + 5000])
 
 
 # --- the database ----------------------------------------------------------------------------------
+
 
 def ensure_database(url):
     """Create the benchmark's PostgreSQL database when it does not exist yet."""
@@ -416,8 +556,12 @@ def ensure_database(url):
     import psycopg
 
     conf = dj_database_url.parse(url)
-    params = {"host": conf["HOST"] or "127.0.0.1", "port": conf["PORT"] or 5432, "user": conf["USER"] or "postgres",
-              "dbname": "postgres"}
+    params = {
+        "host": conf["HOST"] or "127.0.0.1",
+        "port": conf["PORT"] or 5432,
+        "user": conf["USER"] or "postgres",
+        "dbname": "postgres",
+    }
     if conf.get("PASSWORD"):
         params["password"] = conf["PASSWORD"]
     with psycopg.connect(**params, autocommit=True) as conn:
@@ -461,8 +605,10 @@ def wipe():
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("TRUNCATE registry_runevent, registry_datasetversion, registry_microbatch, registry_run "
-                           "RESTART IDENTITY CASCADE")
+            cursor.execute(
+                "TRUNCATE registry_runevent, registry_datasetversion, registry_microbatch, registry_run "
+                "RESTART IDENTITY CASCADE"
+            )
         else:
             for name in reversed(LOAD_ORDER):
                 cursor.execute(f"DELETE FROM {TABLES[name][0]}")
@@ -487,8 +633,13 @@ def reference_rows():
     for name in ("amira", "bastien", "chen", "dagny", "emeka", "bench"):
         user, _ = User.objects.get_or_create(username=name)
         users.append(user.pk)
-    return {"output_cv": output_cv.pk, "rejects_cv": rejects_cv.pk, "output_dataset": output.pk,
-            "rejects_dataset": rejects.pk, "users": users[:-1]}
+    return {
+        "output_cv": output_cv.pk,
+        "rejects_cv": rejects_cv.pk,
+        "output_dataset": output.pk,
+        "rejects_dataset": rejects.pk,
+        "users": users[:-1],
+    }
 
 
 def generate(sizes):
@@ -519,7 +670,9 @@ def generate(sizes):
         else:
             cursor.execute("ANALYZE")
     counts = ", ".join(f"{n:,} {name}" for name, n in sink.counts.items())
-    print(f"generated {counts} in {loaded:.1f} s (+{time.perf_counter() - clock - loaded:.1f} s checks, vacuum, analyze)")
+    print(
+        f"generated {counts} in {loaded:.1f} s (+{time.perf_counter() - clock - loaded:.1f} s checks, vacuum, analyze)"
+    )
 
 
 def check_integrity(cursor):
@@ -531,18 +684,21 @@ def check_integrity(cursor):
         ("registry_runevent", "run_id", "registry_run"),
     ]
     for child, column, parent in checks:
-        cursor.execute(f"SELECT COUNT(*) FROM {child} c WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})")
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {child} c WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})"
+        )
         orphans = cursor.fetchone()[0]
         assert orphans == 0, f"{orphans} rows of {child} point to no {parent}"
 
 
 # --- what is measured ------------------------------------------------------------------------------
 
+
 def cursor_at(queryset, field, depth):
     """The keyset cursor a reader reaches after paging `depth` rows down (looked up once, not timed)."""
     from registry.pages import cursor
 
-    item = queryset.order_by(f"-{field}", "-pk")[depth:depth + 1].get()
+    item = queryset.order_by(f"-{field}", "-pk")[depth : depth + 1].get()
     return cursor(item, field)
 
 
@@ -550,8 +706,16 @@ def audit_blocks():
     return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "audit.md").read_text(), re.S)
 
 
-AUDIT_NAMES = ["audit_imports", "audit_published", "audit_checked", "audit_quarantined", "audit_batch_by_batch",
-               "audit_reject_paths", "audit_not_ok", "audit_timeline"]
+AUDIT_NAMES = [
+    "audit_imports",
+    "audit_published",
+    "audit_checked",
+    "audit_quarantined",
+    "audit_batch_by_batch",
+    "audit_reject_paths",
+    "audit_not_ok",
+    "audit_timeline",
+]
 
 
 @dataclass
@@ -569,9 +733,16 @@ def pages_to_time(sizes, client):
 
     from registry.models import Dataset, DatasetVersion, Run
 
-    small = (Run.objects.filter(scenario="streaming-dq-rejects", status="warn",
-                                started_at__gte=timezone.now() - timedelta(days=sizes.days // 4))
-             .annotate(n=Count("batches")).filter(n=10).first())
+    small = (
+        Run.objects.filter(
+            scenario="streaming-dq-rejects",
+            status="warn",
+            started_at__gte=timezone.now() - timedelta(days=sizes.days // 4),
+        )
+        .annotate(n=Count("batches"))
+        .filter(n=10)
+        .first()
+    )
     output = Dataset.objects.get(name=OUTPUT)
     versions = output.versions.count()
     big = Run.objects.get(pk=BIG_RUN)
@@ -580,6 +751,7 @@ def pages_to_time(sizes, client):
         def fetch():
             response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
+
         return fetch
 
     runs_deep = urlencode({"before": cursor_at(Run.objects.all(), "started_at", int(sizes.runs * 0.9))})
@@ -597,7 +769,7 @@ def pages_to_time(sizes, client):
     # docs/audit.md as written, block after block in one namespace (each block finds what the ones
     # before it left); a timed run works on a copy, so a big answer is freed once measured.
     namespace = {}
-    for name, block in zip(AUDIT_NAMES, audit_blocks()):
+    for name, block in zip(AUDIT_NAMES, audit_blocks(), strict=False):
         code = compile(block, f"docs/audit.md ({name})", "exec")
         if name == "audit_imports":
             exec(code, namespace)
@@ -605,10 +777,12 @@ def pages_to_time(sizes, client):
             pages[name] = Page(lambda code=code: exec(code, dict(namespace)))
             pages[name].first = lambda code=code: exec(code, namespace)
     # The first audit question asked of the newest 100 versions: what its queryset costs when bounded.
-    pages["audit_published_newest_100_info"] = Page(lambda: [
-        (v.version, v.contract_version.contract.contract_id, v.contract_version.version, v.status, v.row_count)
-        for v in DatasetVersion.objects.published_under(OUTPUT)[:100]
-    ])
+    pages["audit_published_newest_100_info"] = Page(
+        lambda: [
+            (v.version, v.contract_version.contract.contract_id, v.contract_version.version, v.status, v.row_count)
+            for v in DatasetVersion.objects.published_under(OUTPUT)[:100]
+        ]
+    )
     return pages, {"big_run": big, "small_run": small, "versions": versions}
 
 
@@ -710,7 +884,9 @@ def explain(pages):
                 if share is not None and share >= WHOLE_TABLE_SHARE:
                     by_design.append(f"{db_table} in {name} ({share:.0%} of its rows)")
                 else:
-                    missing.append(f"{db_table} in {name}" + (f" ({share:.1%} of its rows)" if share is not None else ""))
+                    missing.append(
+                        f"{db_table} in {name}" + (f" ({share:.1%} of its rows)" if share is not None else "")
+                    )
     print(f"\n{connection.vendor}: {len(seen)} distinct statements explained")
     return by_design, missing
 
@@ -719,8 +895,16 @@ def report(pages, results):
     rows = []
     for name, page in pages.items():
         p50, p95 = statistics.median(page.samples), percentile(page.samples, 0.95)
-        rows.append([name, f"{p50:.1f}", f"{p95:.1f}", str(len(page.samples)), str(len(page.queries)),
-                     "met" if p95 <= TARGET_MS else "MISSED"])
+        rows.append(
+            [
+                name,
+                f"{p50:.1f}",
+                f"{p95:.1f}",
+                str(len(page.samples)),
+                str(len(page.queries)),
+                "met" if p95 <= TARGET_MS else "MISSED",
+            ]
+        )
         results.at_most(f"{name}_p95_ms", p95, TARGET_MS)
     print(table(["page", "p50 ms", "p95 ms", "n", "queries", f"p95 <= {TARGET_MS:.0f} ms"], rows))
     constant = True
@@ -735,7 +919,9 @@ def report(pages, results):
 
 def main():
     p = parser(__doc__)
-    p.add_argument("--database-url", default=DEFAULT_URL, help=f"PostgreSQL database to fill and read (default {DEFAULT_URL})")
+    p.add_argument(
+        "--database-url", default=DEFAULT_URL, help=f"PostgreSQL database to fill and read (default {DEFAULT_URL})"
+    )
     p.add_argument("--regenerate", action="store_true", help="generate the registry again even if it holds the data")
     args = p.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also into a file
@@ -757,8 +943,10 @@ def main():
 
     settings.DC43_WARM_SPARK = False
     call_command("migrate", verbosity=0)
-    print(f"registry benchmark on {connection.vendor} ({connection.settings_dict['NAME']}): "
-          f"{sizes.runs:,} runs, {sizes.batches:,} micro-batches, {sizes.versions:,} dataset versions")
+    print(
+        f"registry benchmark on {connection.vendor} ({connection.settings_dict['NAME']}): "
+        f"{sizes.runs:,} runs, {sizes.batches:,} micro-batches, {sizes.versions:,} dataset versions"
+    )
     reuse, have = (False, {}) if args.regenerate else holds_expected_data(sizes)
     if reuse:
         print("reusing the registry already generated: " + ", ".join(f"{n:,} {k}" for k, n in have.items()))
@@ -768,20 +956,29 @@ def main():
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench"))
     pages, facts = pages_to_time(sizes, client)
-    print(f"run detail: run {facts['big_run'].id} ({facts['big_run'].batches.count():,} batches) "
-          f"beside run {facts['small_run'].id} (10 batches); {OUTPUT} has {facts['versions']:,} versions")
+    print(
+        f"run detail: run {facts['big_run'].id} ({facts['big_run'].batches.count():,} batches) "
+        f"beside run {facts['small_run'].id} (10 batches); {OUTPUT} has {facts['versions']:,} versions"
+    )
     measure(pages, rounds)
-    print(f"\n{rounds} interleaved rounds after one warm-up run each (a page slower than {TIME_BUDGET_S:.0f} s in all "
-          f"stops after {MIN_SAMPLES}, one slower than that on its own runs once);\nmilliseconds per request, "
-          "in process through the Django test client with a signed-in user\n")
+    print(
+        f"\n{rounds} interleaved rounds after one warm-up run each (a page slower than {TIME_BUDGET_S:.0f} s in all "
+        f"stops after {MIN_SAMPLES}, one slower than that on its own runs once);\nmilliseconds per request, "
+        "in process through the Django test client with a signed-in user\n"
+    )
     results = Results("registry")
     constant = report(pages, results)
 
-    print("\nquery plans" + (" (EXPLAIN ANALYZE)" if connection.vendor == "postgresql" else " (EXPLAIN QUERY PLAN)")
-          + ", each distinct statement once:")
+    print(
+        "\nquery plans"
+        + (" (EXPLAIN ANALYZE)" if connection.vendor == "postgresql" else " (EXPLAIN QUERY PLAN)")
+        + ", each distinct statement once:"
+    )
     by_design, missing = explain(pages)
-    print(f"\nfull scans of big tables where the question is about most of the table (by design): "
-          f"{', '.join(by_design) or 'none'}")
+    print(
+        f"\nfull scans of big tables where the question is about most of the table (by design): "
+        f"{', '.join(by_design) or 'none'}"
+    )
     print(f"full scans of big tables for a narrow question (a missing index): {', '.join(missing) or 'none'}")
     results.at_least("queries_constant", 1.0 if constant else 0.0, 1.0)
     results.at_most("narrow_seq_scans", float(len(missing)), 0.0)

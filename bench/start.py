@@ -47,8 +47,9 @@ print(json.dumps({"import": t1 - t0, "session": t2 - t1, "first_job": t3 - t2, "
 
 def bare_spark(master):
     """A fresh Python process: import pyspark, getOrCreate, one tiny job (seconds, by part)."""
-    out = subprocess.run([sys.executable, "-c", BARE_SPARK, master], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", BARE_SPARK, master], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     if out.returncode:
         raise SystemExit(f"bare SparkSession failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -86,9 +87,13 @@ def in_thread(fn, *args):
         return pool.submit(call).result()
 
 
-STEPS = {("setup", "active"): "runner thread: getting Spark", ("setup", "done"): "SparkSession in hand",
-         ("read", "done"): "source read, input gate passed", ("gate", "done"): "output schema gate passed",
-         ("streaming", "active"): "streaming query started"}
+STEPS = {
+    ("setup", "active"): "runner thread: getting Spark",
+    ("setup", "done"): "SparkSession in hand",
+    ("read", "done"): "source read, input gate passed",
+    ("gate", "done"): "output schema gate passed",
+    ("streaming", "active"): "streaming query started",
+}
 
 
 def breakdown(run_id, pressed, badge_s):
@@ -111,8 +116,10 @@ def breakdown(run_id, pressed, badge_s):
             (f"{label} recorded", batch.finished_at.timestamp() - pressed),
             (f"  {label}: Spark triggerExecution (duration)", spark.get("triggerExecution", 0) / 1000),
             (f"  {label}: Spark addBatch = our foreachBatch (duration)", spark.get("addBatch", 0) / 1000),
-            (f"  {label}: its measured write of the slice (duration)",
-             ((batch.metrics or {}).get("timings") or {}).get("write_output", 0)),
+            (
+                f"  {label}: its measured write of the slice (duration)",
+                ((batch.metrics or {}).get("timings") or {}).get("write_output", 0),
+            ),
         ]
     steps.append(("badge with rows in the page", badge_s))
     return steps, f"batch {with_rows.batch_id} ({with_rows.row_count} rows)"
@@ -138,14 +145,13 @@ def warm_runs(work, user, rounds, seconds, env):
 def cold_run(work, user, seconds, env):
     from playwright.sync_api import sync_playwright
 
-    with Server(work, "start-cold", DC43_WARM_SPARK="false", **env) as server:
-        with sync_playwright() as playwright:
-            browser = chromium(playwright)
-            try:
-                page = log_in(browser, server.url, user.username)
-                return press_run_and_wait(page, server.url, seconds)
-            finally:
-                browser.close()
+    with Server(work, "start-cold", DC43_WARM_SPARK="false", **env) as server, sync_playwright() as playwright:
+        browser = chromium(playwright)
+        try:
+            page = log_in(browser, server.url, user.username)
+            return press_run_and_wait(page, server.url, seconds)
+        finally:
+            browser.close()
 
 
 def main():
@@ -166,16 +172,25 @@ def main():
     warm_s = statistics.median(s for s, _, _ in warm)
 
     print(f"start: Run pressed in Chromium -> first badge with rows (streaming-valid, master {master})")
-    rows = [["bare SparkSession: import pyspark + getOrCreate + range(1).count(), fresh process",
-             f"{bare['total']:.2f}", f"import {bare['import']:.2f} + session {bare['session']:.2f} + job "
-             f"{bare['first_job']:.2f}"],
-            ["cold: fresh server, DC43_WARM_SPARK=false", f"{cold_s:.2f}", "one run"],
-            ["warm: server warmed at start (warm-up took %.1f s after serving)" % warmed, f"{warm_s:.2f}",
-             f"median of {len(warm)}: " + ", ".join(f"{s:.2f}" for s, _, _ in warm)]]
+    rows = [
+        [
+            "bare SparkSession: import pyspark + getOrCreate + range(1).count(), fresh process",
+            f"{bare['total']:.2f}",
+            f"import {bare['import']:.2f} + session {bare['session']:.2f} + job {bare['first_job']:.2f}",
+        ],
+        ["cold: fresh server, DC43_WARM_SPARK=false", f"{cold_s:.2f}", "one run"],
+        [
+            f"warm: server warmed at start (warm-up took {warmed:.1f} s after serving)",
+            f"{warm_s:.2f}",
+            f"median of {len(warm)}: " + ", ".join(f"{s:.2f}" for s, _, _ in warm),
+        ],
+    ]
     print(table(["", "seconds", "detail"], rows))
     print("\nwhere the time goes, seconds after the click (cold run | warm runs: first, median over all)")
     cold_steps, cold_rows = in_thread(breakdown, cold_id, cold_pressed, cold_s)
-    warm_steps, warm_rows = zip(*(in_thread(breakdown, run_id, pressed, s) for s, pressed, run_id in warm))
+    warm_steps, warm_rows = zip(
+        *(in_thread(breakdown, run_id, pressed, s) for s, pressed, run_id in warm), strict=False
+    )
     print(breakdown_table(cold_steps, warm_steps))
     print(f"first batch with rows: cold {cold_rows}; warm " + ", ".join(warm_rows))
     results = Results("start")
@@ -191,8 +206,14 @@ def breakdown_table(cold, warm):
     cold_at = dict(cold)
     rows = []
     for i, (name, at) in enumerate(warm[0]):
-        rows.append([name, f"{cold_at[name]:.2f}" if name in cold_at else "", f"{at:.2f}",
-                     f"{statistics.median(steps[i][1] for steps in warm):.2f}"])
+        rows.append(
+            [
+                name,
+                f"{cold_at[name]:.2f}" if name in cold_at else "",
+                f"{at:.2f}",
+                f"{statistics.median(steps[i][1] for steps in warm):.2f}",
+            ]
+        )
     return table(["step", "cold", "warm 1st", "warm median"], rows)
 
 

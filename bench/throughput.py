@@ -24,6 +24,8 @@ def main():
     work = tempfile.mkdtemp(prefix="dc43-bench-throughput-")
     setup_django(f"sqlite:///{work}/registry.sqlite3")
 
+    from django.conf import settings
+    from django.core.management import call_command
     from pyspark.sql import functions as F
 
     from contracts.demo import load_demo_contracts
@@ -32,9 +34,6 @@ def main():
     from pipelines.spark import get_spark
     from pipelines.streaming import read_stream_with_contract, write_stream_with_contract
     from registry.models import Run
-
-    from django.conf import settings
-    from django.core.management import call_command
 
     settings.DC43_DATA_ROOT = f"{work}/data"
     settings.DC43_CHECKPOINT_ROOT = f"{work}/checkpoints"
@@ -63,16 +62,26 @@ def main():
 
     def plain(path):
         n = next(counter)
-        query = (source(path).writeStream.format("parquet").option("path", f"{work}/plain-{n}")
-                 .option("checkpointLocation", f"{work}/ck-plain-{n}").trigger(availableNow=True).start())
+        query = (
+            source(path)
+            .writeStream.format("parquet")
+            .option("path", f"{work}/plain-{n}")
+            .option("checkpointLocation", f"{work}/ck-plain-{n}")
+            .trigger(availableNow=True)
+            .start()
+        )
         query.awaitTermination()
 
     def governed(path, rejects, label):
-        run = Run.objects.create(scenario=f"bench-{label}", run_type="observe", requested_seconds=1, started_via="python")
-        df = read_stream_with_contract(spark, OUTPUT_CONTRACT, format="parquet", path=path, schema=schema,
-                                       options=options)
-        handle = write_stream_with_contract(df, OUTPUT_CONTRACT, run=run, run_type="observe", rejects=rejects,
-                                            trigger={"availableNow": True})
+        run = Run.objects.create(
+            scenario=f"bench-{label}", run_type="observe", requested_seconds=1, started_via="python"
+        )
+        df = read_stream_with_contract(
+            spark, OUTPUT_CONTRACT, format="parquet", path=path, schema=schema, options=options
+        )
+        handle = write_stream_with_contract(
+            df, OUTPUT_CONTRACT, run=run, run_type="observe", rejects=rejects, trigger={"availableNow": True}
+        )
         handle.query.awaitTermination()
         run.finish()
         checked[label] = run.totals()
@@ -95,13 +104,19 @@ def main():
             df.where(bad).write.mode("overwrite").parquet(f"{work}/split-{n}/rejects/{batch_id}")
 
         source(path).writeStream.foreachBatch(batch).option("checkpointLocation", f"{work}/ck-split-{n}").trigger(
-            availableNow=True).start().awaitTermination()
+            availableNow=True
+        ).start().awaitTermination()
 
     def naive(path):
         """dc43's demo way: the write, then one count() per rule on the same batch."""
         n = next(counter)
-        predicates = ["timestamp is null", "value is null", "value < 0", "quality_flag is null",
-                      "quality_flag not in ('valid', 'warning')"]
+        predicates = [
+            "timestamp is null",
+            "value is null",
+            "value < 0",
+            "quality_flag is null",
+            "quality_flag not in ('valid', 'warning')",
+        ]
 
         def batch(df, batch_id):
             df.write.mode("overwrite").parquet(f"{work}/naive-{n}/{batch_id}")
@@ -109,26 +124,32 @@ def main():
                 df.where(predicate).count()
 
         source(path).writeStream.foreachBatch(batch).option("checkpointLocation", f"{work}/ck-naive-{n}").trigger(
-            availableNow=True).start().awaitTermination()
+            availableNow=True
+        ).start().awaitTermination()
 
     if not args.smoke:  # warm the JVM, the file cache and the code paths before timing
         plain(healthy_path)
         governed(healthy_path, None, "warmup")
     started = time.perf_counter()
-    median, _ = interleave({
-        "plain parquet sink": lambda: plain(healthy_path),
-        "governed, healthy": lambda: governed(healthy_path, None, "healthy"),
-        "foreachBatch + one plain write": lambda: plain_foreach(healthy_path),
-        "plain parquet sink (rejects backlog)": lambda: plain(rejects_path),
-        "governed, 1/4 rows to rejects": lambda: governed(rejects_path, REJECTS_CONTRACT, "rejects"),
-        "two filtered plain writes (rejects backlog)": lambda: plain_split(rejects_path),
-        "naive: count() per rule": lambda: naive(healthy_path),
-    }, rounds)
+    median, _ = interleave(
+        {
+            "plain parquet sink": lambda: plain(healthy_path),
+            "governed, healthy": lambda: governed(healthy_path, None, "healthy"),
+            "foreachBatch + one plain write": lambda: plain_foreach(healthy_path),
+            "plain parquet sink (rejects backlog)": lambda: plain(rejects_path),
+            "governed, 1/4 rows to rejects": lambda: governed(rejects_path, REJECTS_CONTRACT, "rejects"),
+            "two filtered plain writes (rejects backlog)": lambda: plain_split(rejects_path),
+            "naive: count() per rule": lambda: naive(healthy_path),
+        },
+        rounds,
+    )
     wall = time.perf_counter() - started
 
     batches = -(-FILES // args.files_per_batch)
-    print(f"throughput benchmark: {rows:,} rows in {FILES} parquet files, {batches} micro-batches of "
-          f"{args.files_per_batch} files (AvailableNow), {rounds} interleaved round(s), medians, {wall:.0f} s in all")
+    print(
+        f"throughput benchmark: {rows:,} rows in {FILES} parquet files, {batches} micro-batches of "
+        f"{args.files_per_batch} files (AvailableNow), {rounds} interleaved round(s), medians, {wall:.0f} s in all"
+    )
     plain_rate = rows / median["plain parquet sink"]
     plain_rejects_rate = rows / median["plain parquet sink (rejects backlog)"]
     lines = []
@@ -138,16 +159,23 @@ def main():
     print(table(["variant", "seconds", "rows/s", "ratio to plain"], lines))
     assert checked["healthy"]["rows"] == rows and checked["healthy"]["rejected"] == 0, checked
     assert checked["rejects"]["rows"] == rows and checked["rejects"]["rejected"] == rows // 4, checked
-    print(f"registry check: healthy run recorded {checked['healthy']['rows']:,} rows; "
-          f"rejects run quarantined {checked['rejects']['rejected']:,} of {checked['rejects']['rows']:,}")
+    print(
+        f"registry check: healthy run recorded {checked['healthy']['rows']:,} rows; "
+        f"rejects run quarantined {checked['rejects']['rejected']:,} of {checked['rejects']['rows']:,}"
+    )
 
     results = Results("throughput")
     results.at_least("healthy_ratio", rows / median["governed, healthy"] / plain_rate, HEALTHY_TARGET)
-    results.at_least("rejects_ratio", rows / median["governed, 1/4 rows to rejects"] / plain_rejects_rate, REJECTS_TARGET)
+    results.at_least(
+        "rejects_ratio", rows / median["governed, 1/4 rows to rejects"] / plain_rejects_rate, REJECTS_TARGET
+    )
     results.at_least("naive_ratio_info", rows / median["naive: count() per rule"] / plain_rate, 0.0)
     results.at_least("foreach_floor_ratio_info", rows / median["foreachBatch + one plain write"] / plain_rate, 0.0)
-    results.at_least("split_ceiling_ratio_info",
-                     rows / median["two filtered plain writes (rejects backlog)"] / plain_rejects_rate, 0.0)
+    results.at_least(
+        "split_ceiling_ratio_info",
+        rows / median["two filtered plain writes (rejects backlog)"] / plain_rejects_rate,
+        0.0,
+    )
     shutil.rmtree(work, ignore_errors=True)
     results.print()
 

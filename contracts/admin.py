@@ -11,7 +11,9 @@ class ContractVersionForm(forms.ModelForm):
 
     document_text = forms.CharField(
         label="ODCS document (YAML or JSON)",
-        widget=forms.Textarea(attrs={"rows": 36, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}),
+        widget=forms.Textarea(
+            attrs={"rows": 36, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}
+        ),
         help_text="The `id` and `version` inside the document must match this version's contract and version.",
     )
 
@@ -89,7 +91,16 @@ class ContractAdmin(admin.ModelAdmin):
 class ContractVersionAdmin(admin.ModelAdmin):
     form = ContractVersionForm
     save_as = True
-    list_display = ["contract", "version", "status", "api_version", "short_fingerprint", "lint_count", "created_by", "created_at"]
+    list_display = [
+        "contract",
+        "version",
+        "status",
+        "api_version",
+        "short_fingerprint",
+        "lint_count",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "api_version", "contract"]
     search_fields = ["contract__contract_id", "version", "document"]
     readonly_fields = ["api_version", "fingerprint", "lint_warnings", "created_by", "created_at"]

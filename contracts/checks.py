@@ -34,21 +34,53 @@ SEVERITY_ALIASES = {
 
 # Engine type names that mean the same thing, mapped to Spark's simpleString spelling.
 TYPE_SYNONYMS = {
-    "long": "bigint", "int64": "bigint", "bigint": "bigint", "integer64": "bigint",
-    "int": "int", "integer": "int", "int32": "int", "int4": "int",
-    "short": "smallint", "smallint": "smallint", "int16": "smallint", "int2": "smallint",
-    "byte": "tinyint", "tinyint": "tinyint", "int8": "tinyint",
-    "string": "string", "varchar": "string", "char": "string", "text": "string", "str": "string",
-    "nvarchar": "string", "character varying": "string",
-    "double": "double", "float8": "double", "double precision": "double", "float64": "double",
-    "float": "float", "real": "float", "float4": "float", "float32": "float",
-    "boolean": "boolean", "bool": "boolean",
-    "timestamp": "timestamp", "timestamp_ltz": "timestamp", "timestamptz": "timestamp", "datetime": "timestamp",
+    "long": "bigint",
+    "int64": "bigint",
+    "bigint": "bigint",
+    "integer64": "bigint",
+    "int": "int",
+    "integer": "int",
+    "int32": "int",
+    "int4": "int",
+    "short": "smallint",
+    "smallint": "smallint",
+    "int16": "smallint",
+    "int2": "smallint",
+    "byte": "tinyint",
+    "tinyint": "tinyint",
+    "int8": "tinyint",
+    "string": "string",
+    "varchar": "string",
+    "char": "string",
+    "text": "string",
+    "str": "string",
+    "nvarchar": "string",
+    "character varying": "string",
+    "double": "double",
+    "float8": "double",
+    "double precision": "double",
+    "float64": "double",
+    "float": "float",
+    "real": "float",
+    "float4": "float",
+    "float32": "float",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "timestamp": "timestamp",
+    "timestamp_ltz": "timestamp",
+    "timestamptz": "timestamp",
+    "datetime": "timestamp",
     "timestamp with time zone": "timestamp",
-    "timestamp_ntz": "timestamp_ntz", "timestamp without time zone": "timestamp_ntz",
+    "timestamp_ntz": "timestamp_ntz",
+    "timestamp without time zone": "timestamp_ntz",
     "date": "date",
-    "binary": "binary", "bytes": "binary", "varbinary": "binary", "bytea": "binary",
-    "decimal": "decimal", "numeric": "decimal", "number": "decimal",
+    "binary": "binary",
+    "bytes": "binary",
+    "varbinary": "binary",
+    "bytea": "binary",
+    "decimal": "decimal",
+    "numeric": "decimal",
+    "number": "decimal",
     "time": "time",
 }
 INTEGER_TYPES = {"tinyint", "smallint", "int", "bigint"}
@@ -159,12 +191,30 @@ def compile_contract(document, object_name=None):
             )
         )
         if prop.get("required"):
-            rules.add(Rule(name=f"{name}.required", kind="not_null", level=ROW, column=name, source=f"{pwhere}.required",
-                           description=f"{name} must not be null"))
+            rules.add(
+                Rule(
+                    name=f"{name}.required",
+                    kind="not_null",
+                    level=ROW,
+                    column=name,
+                    source=f"{pwhere}.required",
+                    description=f"{name} must not be null",
+                )
+            )
         if prop.get("unique") or prop.get("primaryKey") and _single_primary_key(obj):
-            rules.add(Rule(name=f"{name}.unique", kind="duplicate_values", level=METRIC, column=name, columns=(name,),
-                           operator="mustBe", threshold=0, source=f"{pwhere}.unique",
-                           description=f"{name} values must be unique within a batch"))
+            rules.add(
+                Rule(
+                    name=f"{name}.unique",
+                    kind="duplicate_values",
+                    level=METRIC,
+                    column=name,
+                    columns=(name,),
+                    operator="mustBe",
+                    threshold=0,
+                    source=f"{pwhere}.unique",
+                    description=f"{name} values must be unique within a batch",
+                )
+            )
         for rule in _type_option_rules(name, prop.get("logicalTypeOptions") or {}, pwhere):
             rules.add(rule)
         for k, item in enumerate(prop.get("quality") or []):
@@ -243,8 +293,16 @@ SIZES = (
 
 def _type_option_rules(name, options, where):
     def rule(key, kind, operator=None, threshold=None, **params):
-        return Rule(name=f"{name}.{key}", kind=kind, level=ROW, column=name, operator=operator, threshold=threshold,
-                    params=params, source=f"{where}.logicalTypeOptions.{key}")
+        return Rule(
+            name=f"{name}.{key}",
+            kind=kind,
+            level=ROW,
+            column=name,
+            operator=operator,
+            threshold=threshold,
+            params=params,
+            source=f"{where}.logicalTypeOptions.{key}",
+        )
 
     for bound, inclusive, strict, flag in BOUNDS:
         # v3.0.x spells exclusivity as a boolean next to the bound; newer drafts give the strict bound itself.
@@ -272,13 +330,27 @@ def _quality_rule(item, column, where, object_name):
     op, threshold = _operator_of(item)
     unit = str(item.get("unit") or "rows").lower()
     label = item.get("name") or item.get("id")
-    base = dict(severity=severity, description=item.get("description", ""), source=where, operator=op,
-                threshold=threshold, note=severity_note)
+    base = {
+        "severity": severity,
+        "description": item.get("description", ""),
+        "source": where,
+        "operator": op,
+        "threshold": threshold,
+        "note": severity_note,
+    }
     prefix = column or object_name or "table"
 
     def skipped(name, note):
-        return Rule(name=label or name, kind=kind, level=SKIPPED, column=column, source=where, severity=severity,
-                    description=item.get("description", ""), note=note)
+        return Rule(
+            name=label or name,
+            kind=kind,
+            level=SKIPPED,
+            column=column,
+            source=where,
+            severity=severity,
+            description=item.get("description", ""),
+            note=note,
+        )
 
     if kind == "text":
         return skipped(f"{prefix}.text", "text rules are prose for people, never executed")
@@ -286,11 +358,20 @@ def _quality_rule(item, column, where, object_name):
         engine = item.get("engine") or "an unnamed engine"
         return skipped(f"{prefix}.custom", f"custom rule for {engine}: dc43 cannot run it")
     if kind == "sql":
-        return Rule(name=label or f"{prefix}.sql", kind="sql", level=METRIC, column=column,
-                    params={"query": item.get("query", "")}, unit=unit, **base)
+        return Rule(
+            name=label or f"{prefix}.sql",
+            kind="sql",
+            level=METRIC,
+            column=column,
+            params={"query": item.get("query", "")},
+            unit=unit,
+            **base,
+        )
     if unit not in ("rows", "percent"):
-        return skipped(label or f"{prefix}.{item.get('metric') or item.get('rule') or 'rule'}",
-                       f"unit {unit!r} is not rows or percent")
+        return skipped(
+            label or f"{prefix}.{item.get('metric') or item.get('rule') or 'rule'}",
+            f"unit {unit!r} is not rows or percent",
+        )
 
     metric = item.get("metric")
     rule = item.get("rule")
@@ -298,13 +379,29 @@ def _quality_rule(item, column, where, object_name):
     legacy = (rule or "").strip()
     lower = legacy.lower()
 
-    if metric is None and lower in ("enum", "validvalues", "valid_values", "accepted_values") and isinstance(threshold, list):
+    if (
+        metric is None
+        and lower in ("enum", "validvalues", "valid_values", "accepted_values")
+        and isinstance(threshold, list)
+    ):
         # dc43 style: `rule: enum` with the allowed values as the `mustBe` list.
-        return Rule(name=label or f"{prefix}.{legacy or 'enum'}", kind="in_set", level=ROW, column=column,
-                    params={"values": threshold}, **{**base, "operator": None, "threshold": None})
+        return Rule(
+            name=label or f"{prefix}.{legacy or 'enum'}",
+            kind="in_set",
+            level=ROW,
+            column=column,
+            params={"values": threshold},
+            **{**base, "operator": None, "threshold": None},
+        )
     if metric is None and lower in ("regex", "pattern", "matches") and isinstance(threshold, str):
-        return Rule(name=label or f"{prefix}.{legacy}", kind="pattern", level=ROW, column=column,
-                    params={"pattern": threshold}, **{**base, "operator": None, "threshold": None})
+        return Rule(
+            name=label or f"{prefix}.{legacy}",
+            kind="pattern",
+            level=ROW,
+            column=column,
+            params={"pattern": threshold},
+            **{**base, "operator": None, "threshold": None},
+        )
     if metric is None and lower in ("validvalues", "valid_values") and isinstance(item.get("validValues"), list):
         metric, arguments = "invalidValues", {**arguments, "validValues": item["validValues"]}
     if metric is None and lower in ("duplicatecount", "duplicate_count", "duplicatevalues", "unique"):
@@ -328,8 +425,14 @@ def _quality_rule(item, column, where, object_name):
             return skipped(label or f"{prefix}.rule", "no operator to check")
         if isinstance(threshold, list) and op in ("mustBe", "mustNotBe"):
             kind_ = "in_set" if op == "mustBe" else "not_in_set"
-            return Rule(name=label or f"{prefix}.{op}", kind=kind_, level=ROW, column=column,
-                        params={"values": threshold}, **{**base, "operator": None, "threshold": None})
+            return Rule(
+                name=label or f"{prefix}.{op}",
+                kind=kind_,
+                level=ROW,
+                column=column,
+                params={"values": threshold},
+                **{**base, "operator": None, "threshold": None},
+            )
         return Rule(name=label or f"{prefix}.{op}", kind="compare", level=ROW, column=column, **base)
 
     return _metric_rule(metric, item, column, arguments, unit, label, prefix, base, skipped)
@@ -476,18 +579,26 @@ def compare_schema(fields, compiled):
     for column in compiled.columns:
         if column.name not in found:
             if column.required:
-                differences.append(Difference(column.name, column.expected_type, "missing", BLOCK, "required column is missing"))
+                differences.append(
+                    Difference(column.name, column.expected_type, "missing", BLOCK, "required column is missing")
+                )
             else:
-                differences.append(Difference(column.name, column.expected_type, "missing", WARN, "optional column is missing"))
+                differences.append(
+                    Difference(column.name, column.expected_type, "missing", WARN, "optional column is missing")
+                )
         elif not type_matches(column, found[column.name]):
             differences.append(
-                Difference(column.name, column.expected_type, found[column.name], BLOCK, "type does not match the contract")
+                Difference(
+                    column.name, column.expected_type, found[column.name], BLOCK, "type does not match the contract"
+                )
             )
     declared = set(compiled.column_names)
     for name, type_name, *_ in fields:
         if name not in declared:
             verdict = BLOCK if compiled.closed else WARN
-            problem = "column not in the contract (the schema is closed)" if compiled.closed else "column not in the contract"
+            problem = (
+                "column not in the contract (the schema is closed)" if compiled.closed else "column not in the contract"
+            )
             differences.append(Difference(name, "absent", type_name, verdict, problem))
     return differences
 
@@ -569,13 +680,38 @@ def judge(compiled, measured, run_type=ENFORCE):
     results = []
     for rule in compiled.rules:
         if rule.level == SKIPPED:
-            results.append(RuleResult(rule.name, rule.column, rule.kind, rule.level, 0, None, True, OK, rule.severity,
-                                      skipped=True, note=rule.note))
+            results.append(
+                RuleResult(
+                    rule.name,
+                    rule.column,
+                    rule.kind,
+                    rule.level,
+                    0,
+                    None,
+                    True,
+                    OK,
+                    rule.severity,
+                    skipped=True,
+                    note=rule.note,
+                )
+            )
             continue
         raw = measured.get(rule.name)
         if isinstance(raw, dict) and "error" in raw:
-            results.append(RuleResult(rule.name, rule.column, rule.kind, rule.level, 0, None, False,
-                                      rule_verdict(rule, False, run_type), rule.severity, note=raw["error"]))
+            results.append(
+                RuleResult(
+                    rule.name,
+                    rule.column,
+                    rule.kind,
+                    rule.level,
+                    0,
+                    None,
+                    False,
+                    rule_verdict(rule, False, run_type),
+                    rule.severity,
+                    note=raw["error"],
+                )
+            )
             continue
         if rule.kind in ("row_count", "sql"):
             value = raw
@@ -590,8 +726,20 @@ def judge(compiled, measured, run_type=ENFORCE):
                 value = _percent(failed, rows) if rule.unit == "percent" else failed
                 passed = accepts(rule.operator, rule.threshold, value)
             note = rule.note
-        results.append(RuleResult(rule.name, rule.column, rule.kind, rule.level, failed, value, passed,
-                                  rule_verdict(rule, passed, run_type), rule.severity, note=note))
+        results.append(
+            RuleResult(
+                rule.name,
+                rule.column,
+                rule.kind,
+                rule.level,
+                failed,
+                value,
+                passed,
+                rule_verdict(rule, passed, run_type),
+                rule.severity,
+                note=note,
+            )
+        )
     verdict = worst(r.verdict for r in results)
     return BatchVerdict(rows, int(measured.get("violations") or 0), verdict, results, run_type)
 

@@ -89,6 +89,21 @@ class ContractVersion(models.Model):
     def __str__(self):
         return f"{self.contract.contract_id} {self.version}"
 
+    def save(self, *args, **kwargs):
+        frozen = self._frozen_problems()
+        if frozen:
+            raise ValidationError(frozen)
+        if self.contract_id is None and ContractVersion.contract.is_cached(self) and self.contract._state.adding:
+            self.contract.save()
+        self.sort_key = version_sort_key(self.version)
+        self.fingerprint = odcs.fingerprint(self.document)
+        self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))
+        try:
+            self.lint = odcs.validate(self.document).lint
+        except odcs.ContractInvalid as exc:
+            raise ValidationError([str(p) for p in exc.problems]) from None
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self):
         return reverse("contract-version", args=[self.contract.contract_id, self.version])
 
@@ -143,21 +158,6 @@ class ContractVersion(models.Model):
         if self.status == self.Status.DRAFT:
             problems["status"] = f"this version is {stored[0]} and cannot go back to draft; make a new version instead"
         return problems
-
-    def save(self, *args, **kwargs):
-        frozen = self._frozen_problems()
-        if frozen:
-            raise ValidationError(frozen)
-        if self.contract_id is None and ContractVersion.contract.is_cached(self) and self.contract._state.adding:
-            self.contract.save()
-        self.sort_key = version_sort_key(self.version)
-        self.fingerprint = odcs.fingerprint(self.document)
-        self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))
-        try:
-            self.lint = odcs.validate(self.document).lint
-        except odcs.ContractInvalid as exc:
-            raise ValidationError([str(p) for p in exc.problems]) from None
-        super().save(*args, **kwargs)
 
     def as_yaml(self):
         return odcs.to_yaml(self.document)

@@ -126,8 +126,7 @@ def validate(document):
             problems.append(
                 Problem(
                     "apiVersion",
-                    f"{document['apiVersion']!r} is not supported; use one of "
-                    + ", ".join(SUPPORTED_API_VERSIONS),
+                    f"{document['apiVersion']!r} is not supported; use one of " + ", ".join(SUPPORTED_API_VERSIONS),
                 )
             )
     if document.get("kind") not in (None, "", "DataContract"):
@@ -249,7 +248,9 @@ def _quality_problems(item, where):
     problems = []
     kind = item.get("type", "library")
     if kind not in QUALITY_TYPES:
-        problems.append(Problem(f"{where}.type", f"unknown quality type {kind!r}; expected one of {', '.join(QUALITY_TYPES)}"))
+        problems.append(
+            Problem(f"{where}.type", f"unknown quality type {kind!r}; expected one of {', '.join(QUALITY_TYPES)}")
+        )
         return problems
     operators = [op for op in OPERATORS if op in item]
     if kind in ("library", "sql") and len(operators) > 1:
@@ -271,7 +272,9 @@ def _quality_problems(item, where):
     if kind == "library":
         metric = item.get("metric")
         if metric is not None and metric not in METRICS_31:
-            problems.append(Problem(f"{where}.metric", f"unknown metric {metric!r}; expected one of {', '.join(METRICS_31)}"))
+            problems.append(
+                Problem(f"{where}.metric", f"unknown metric {metric!r}; expected one of {', '.join(METRICS_31)}")
+            )
         rule = (item.get("rule") or "").lower()
         if rule in ("regex", "pattern") and isinstance(item.get("mustBe"), str):
             problems.extend(_regex_problems(item["mustBe"], f"{where}.mustBe"))

@@ -30,7 +30,9 @@ def contract_detail(request, contract_id):
 @require_GET
 def version_detail(request, contract_id, version):
     cv = get_object_or_404(
-        ContractVersion.objects.select_related("contract", "created_by"), contract__contract_id=contract_id, version=version
+        ContractVersion.objects.select_related("contract", "created_by"),
+        contract__contract_id=contract_id,
+        version=version,
     )
     datasets = cv.contract.datasets.annotate(
         checked=Count("versions", filter=Q(versions__contract_version=cv)), version_count=Count("versions")

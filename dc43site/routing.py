@@ -1,6 +1,6 @@
 from channels.auth import AuthMiddlewareStack
-from channels.security.websocket import AllowedHostsOriginValidator
 from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
 
 from registry.routing import websocket_urlpatterns
 

@@ -38,6 +38,19 @@ def envint(name, default):
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def envfloat(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a number above 0, got {value!r}")
+    return number
+
+
 def envlist(name, default):
     value = os.environ.get(name)
     if value is None or value == "":
@@ -53,7 +66,7 @@ def envport(name, default):
 
 
 def envpairs(name):
-    """"key=value" pairs separated by ";", e.g. DC43_SPARK_CONF="spark.executor.memory=2g;spark.sql.shuffle.partitions=8"."""
+    """ "key=value" pairs separated by ";", e.g. DC43_SPARK_CONF="spark.executor.memory=2g;spark.sql.shuffle.partitions=8"."""
     pairs = {}
     for item in os.environ.get(name, "").split(";"):
         if not item.strip():
@@ -190,9 +203,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")) or REDIS_URL.split("://", 1)[1] in ("", "/"):
-        raise ImproperlyConfigured(
-            f"REDIS_URL must be redis://host:port/db (or rediss://, unix://), got {REDIS_URL!r}"
-        )
+        raise ImproperlyConfigured(f"REDIS_URL must be redis://host:port/db (or rediss://, unix://), got {REDIS_URL!r}")
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -262,7 +273,16 @@ DC43_WARM_SPARK = envbool("DC43_WARM_SPARK", True)
 # A running run whose heartbeat is older than this is considered orphaned.
 DC43_HEARTBEAT_TIMEOUT = envint("DC43_HEARTBEAT_TIMEOUT", 60)
 if DC43_HEARTBEAT_TIMEOUT < 1:
-    raise ImproperlyConfigured(f"DC43_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got {DC43_HEARTBEAT_TIMEOUT}")
+    raise ImproperlyConfigured(
+        f"DC43_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got {DC43_HEARTBEAT_TIMEOUT}"
+    )
+# How often a live run page reads the event log by itself. Wake-ups cross processes only through
+# Redis: without it, runs of other processes are seen by this poll, so it is frequent.
+DC43_LIVE_POLL_SECONDS = envfloat("DC43_LIVE_POLL_SECONDS", 10.0 if REDIS_URL else 1.0)
+# Rejected rows a run keeps as a sample for its page (taken from its first batches with rejects).
+DC43_REJECT_SAMPLE_SIZE = envint("DC43_REJECT_SAMPLE_SIZE", 5)
+if DC43_REJECT_SAMPLE_SIZE < 0:
+    raise ImproperlyConfigured(f"DC43_REJECT_SAMPLE_SIZE must be 0 or more, got {DC43_REJECT_SAMPLE_SIZE}")
 
 LOGGING = {
     "version": 1,

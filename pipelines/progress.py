@@ -42,7 +42,9 @@ class ProgressListener(StreamingQueryListener):
         if run_id is None:
             return
         try:
-            batch = MicroBatch.objects.filter(run_id=run_id, stream=MicroBatch.Stream.MAIN, batch_id=progress.batchId).first()
+            batch = MicroBatch.objects.filter(
+                run_id=run_id, stream=MicroBatch.Stream.MAIN, batch_id=progress.batchId
+            ).first()
             if batch is None:
                 return
             batch.progress = {

@@ -91,9 +91,9 @@ class Runner(threading.Thread):
 
     def execute(self):
         from pipelines import scenarios
+        from pipelines.progress import follow
         from pipelines.spark import get_spark
         from pipelines.streaming import write_stream_with_contract
-        from pipelines.progress import follow
 
         run = self.record
         close_old_connections()
@@ -138,18 +138,17 @@ class Runner(threading.Thread):
         else:
             status = run.derived_status()
             reason = query.writer.block_reason if status == RunStatus.BLOCKED else ""
-            run.log("stage", {"stage": "streaming", "status": "done",
-                              "detail": f"{query.writer.batches_started} micro-batches"})
+            run.log(
+                "stage",
+                {"stage": "streaming", "status": "done", "detail": f"{query.writer.batches_started} micro-batches"},
+            )
             run.log("stage", {"stage": "complete", "status": "done", "detail": status})
             run.finish(status, reason)
 
     def should_stop(self):
         query = self.query
         return (
-            self.stop_requested.is_set()
-            or query.blocked
-            or query.exception() is not None
-            or not query.query.isActive
+            self.stop_requested.is_set() or query.blocked or query.exception() is not None or not query.query.isActive
         )
 
     def finish_interrupted(self):

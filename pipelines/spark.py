@@ -94,7 +94,10 @@ def warm_streaming(spark, batches=2):
     output = next(p.document for p in demo_contracts() if p.contract_id.endswith("_processed"))
     work = tempfile.mkdtemp(prefix="dc43-warmup-")
     source = (
-        spark.readStream.format("rate").option("rowsPerSecond", 50).option("numPartitions", 1).load()
+        spark.readStream.format("rate")
+        .option("rowsPerSecond", 50)
+        .option("numPartitions", 1)
+        .load()
         .withColumn("quality_flag", F.lit("valid"))
     )
     checks = BatchChecks(compile_contract(output), source.schema, "observe")
@@ -108,8 +111,10 @@ def warm_streaming(spark, batches=2):
             done.set()
 
     query = (
-        source.writeStream.foreachBatch(batch).option("checkpointLocation", f"{work}/checkpoint")
-        .trigger(processingTime="200 milliseconds").start()
+        source.writeStream.foreachBatch(batch)
+        .option("checkpointLocation", f"{work}/checkpoint")
+        .trigger(processingTime="200 milliseconds")
+        .start()
     )
     try:
         done.wait(120)

@@ -40,8 +40,9 @@ def resolve_contract(contract_id, version=None):
     return contract_version, compile_contract(contract_version.document)
 
 
-def read_stream_with_contract(spark, contract_id, version=None, *, format="rate", options=None, path=None,
-                              schema=None, run=None):
+def read_stream_with_contract(
+    spark, contract_id, version=None, *, format="rate", options=None, path=None, schema=None, run=None
+):
     """Read a streaming source and check its schema against the input contract.
 
     Returns the streaming DataFrame with `dc43_contract` (the input ContractVersion) and
@@ -176,11 +177,24 @@ class BatchWriter:
         if reject_slice:
             slices.append({k: v for k, v in reject_slice.items() if not k.startswith("_")})
         timings["total_before_record"] = round(time.perf_counter() - clock, 4)
-        self.record(batch_id, started, clock, status, verdict, rejected, slices, timings, sample,
-                    publish=lambda: [fs.publish(src, dst) for src, dst in to_publish])
+        self.record(
+            batch_id,
+            started,
+            clock,
+            status,
+            verdict,
+            rejected,
+            slices,
+            timings,
+            sample,
+            publish=lambda: [fs.publish(src, dst) for src, dst in to_publish],
+        )
         if status == BatchStatus.BLOCK:
-            broken = ", ".join(f"{r.rule} ({r.failed} rows)" if r.failed else r.rule
-                               for r in verdict.failed_rules if r.verdict == BatchStatus.BLOCK)
+            broken = ", ".join(
+                f"{r.rule} ({r.failed} rows)" if r.failed else r.rule
+                for r in verdict.failed_rules
+                if r.verdict == BatchStatus.BLOCK
+            )
             self.block_reason = f"enforce: batch {batch_id} broke error-severity rules: {broken}; the stream stopped"
             self.block.set()
 
@@ -237,8 +251,10 @@ class BatchWriter:
                 "violations": verdict.violations,
                 "rejected_rows": rejected,
                 "metrics": metrics,
-                "progress": {"processed_rows_per_second": round(verdict.row_count / elapsed, 2),
-                             "duration_ms": round(elapsed * 1000)},
+                "progress": {
+                    "processed_rows_per_second": round(verdict.row_count / elapsed, 2),
+                    "duration_ms": round(elapsed * 1000),
+                },
                 "started_at": started,
                 "finished_at": timezone.now(),
             },
@@ -276,8 +292,7 @@ class GovernedQuery:
         self.query.stop()
 
 
-def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=ENFORCE, rejects=None,
-                               trigger=None):
+def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=ENFORCE, rejects=None, trigger=None):
     """Gate the stream's schema, then start one governed streaming query.
 
     `trigger` takes the keyword of `DataStreamWriter.trigger` (default: a micro-batch every
@@ -296,7 +311,8 @@ def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=E
     if gate["verdict"] == "block" and run_type == ENFORCE:
         reason = "schema gate blocked the stream: " + "; ".join(
             f"{d['column']}: {d['problem']} (expected {d['expected'] or 'any'}, found {d['found']})"
-            for d in gate["differences"] if d["verdict"] == "block"
+            for d in gate["differences"]
+            if d["verdict"] == "block"
         )
         run.log("stage", {"stage": "gate", "status": "blocked", "detail": reason})
         run.log("stage", {"stage": "complete", "status": "blocked", "detail": "no streaming query started"})

@@ -19,7 +19,9 @@ def scenarios(request):
         latest = Run.objects.filter(scenario=scenario.key).select_related("started_by")[:LATEST_RUNS]
         cards.append({"scenario": scenario, "latest": latest})
     return render(
-        request, "pipelines/scenarios.html", {"cards": cards, "can_start": can_start_runs(request.user), "run_types": RUN_TYPES}
+        request,
+        "pipelines/scenarios.html",
+        {"cards": cards, "can_start": can_start_runs(request.user), "run_types": RUN_TYPES},
     )
 
 
@@ -32,8 +34,12 @@ def start(request, key):
     from pipelines.runner import start_run  # the runner brings Spark in: only when a run starts
 
     try:
-        run = start_run(key, seconds=whole_number(request.POST.get("seconds")), run_type=request.POST.get("run_type") or None,
-                        user=request.user)
+        run = start_run(
+            key,
+            seconds=whole_number(request.POST.get("seconds")),
+            run_type=request.POST.get("run_type") or None,
+            user=request.user,
+        )
     except ValueError as exc:
         messages.error(request, f"The run did not start: {exc}")
         return redirect("scenarios")

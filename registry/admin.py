@@ -27,12 +27,16 @@ def newest_of(records, title, columns, changelist, run):
     total = records.count() if len(rows) == SHOWN_ON_A_RUN else len(rows)
     link = reverse(changelist) + f"?run__id__exact={run.pk}"
     body = format_html_join(
-        "", "<tr>{}</tr>",
+        "",
+        "<tr>{}</tr>",
         ((format_html_join("", "<td>{}</td>", ((cell,) for cell in columns(record))),) for record in rows),
     )
     return format_html(
         '<p>{} {} · <a href="{}">all of them</a></p><table><tbody>{}</tbody></table>',
-        total, title, link, body,
+        total,
+        title,
+        link,
+        body,
     )
 
 
@@ -49,11 +53,18 @@ class RunAdmin(ReadOnlyAdmin):
     def newest_batches(self, run):
         def columns(b):
             url = reverse("admin:registry_microbatch_change", args=[b.pk])
-            return [format_html('<a href="{}">batch {}</a>', url, b.batch_id), b.stream, b.status,
-                    f"{b.row_count} rows", f"{b.violations} failing", f"{b.rejected_rows} quarantined"]
+            return [
+                format_html('<a href="{}">batch {}</a>', url, b.batch_id),
+                b.stream,
+                b.status,
+                f"{b.row_count} rows",
+                f"{b.violations} failing",
+                f"{b.rejected_rows} quarantined",
+            ]
 
-        return newest_of(run.batches.order_by("-batch_id"), "micro-batches", columns,
-                         "admin:registry_microbatch_changelist", run)
+        return newest_of(
+            run.batches.order_by("-batch_id"), "micro-batches", columns, "admin:registry_microbatch_changelist", run
+        )
 
     @admin.display(description="Events (newest first)")
     def newest_events(self, run):

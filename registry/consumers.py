@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import json
 import threading
 
@@ -82,10 +83,8 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def poll(self, every):
         while not self.done:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.woken.wait(), every)
-            except asyncio.TimeoutError:
-                pass
             self.woken.clear()
             await self.flush(until=self.wanted)
 

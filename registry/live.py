@@ -49,7 +49,9 @@ def updates_since(run_id, seen):
         if event.kind == "batch":
             key = event_batch_key(event)
             batch = page.batch_for(event)
-            if key in known or event.payload.get("replayed"):  # the flag covers replays of batches older than the window
+            if key in known or event.payload.get(
+                "replayed"
+            ):  # the flag covers replays of batches older than the window
                 whole = True
             elif batch is not None:
                 known.add(key)

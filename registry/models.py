@@ -125,7 +125,11 @@ class Run(models.Model):
     owner_pid = models.PositiveIntegerField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     contract_version = models.ForeignKey(
-        ContractVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
         help_text="The output contract version the run was checked against.",
     )
     schema_gate = models.JSONField(
@@ -257,7 +261,9 @@ class Run(models.Model):
             earlier = MicroBatch.objects.filter(run=self, stream=key["stream"]).exclude(batch_id=key["batch_id"])
             had_rows = earlier.filter(row_count__gt=0).exists()
             had_rejects = earlier.filter(rejected_rows__gt=0).exists()
-            before = MicroBatch.objects.filter(**key).values("status", "row_count", "violations", "rejected_rows").first()
+            before = (
+                MicroBatch.objects.filter(**key).values("status", "row_count", "violations", "rejected_rows").first()
+            )
             micro_batch, created = MicroBatch.objects.update_or_create(**key, defaults=batch)
             changed = before is not None and before != {
                 f: getattr(micro_batch, f) for f in ("status", "row_count", "violations", "rejected_rows")
@@ -276,15 +282,23 @@ class Run(models.Model):
                 self.append_event("batch", {**micro_batch.event_payload(), "replayed": not created})
             if created:
                 if micro_batch.row_count and not had_rows:
-                    self.append_event("milestone", {
-                        "milestone": "first_rows", "batch_id": micro_batch.batch_id,
-                        "text": f"first rows arrived in batch {micro_batch.batch_id}",
-                    })
+                    self.append_event(
+                        "milestone",
+                        {
+                            "milestone": "first_rows",
+                            "batch_id": micro_batch.batch_id,
+                            "text": f"first rows arrived in batch {micro_batch.batch_id}",
+                        },
+                    )
                 if micro_batch.rejected_rows and not had_rejects:
-                    self.append_event("milestone", {
-                        "milestone": "first_quarantine", "batch_id": micro_batch.batch_id,
-                        "text": f"the reject sink activated at batch {micro_batch.batch_id}",
-                    })
+                    self.append_event(
+                        "milestone",
+                        {
+                            "milestone": "first_quarantine",
+                            "batch_id": micro_batch.batch_id,
+                            "text": f"the reject sink activated at batch {micro_batch.batch_id}",
+                        },
+                    )
         return micro_batch, created
 
     def totals(self):
@@ -360,15 +374,21 @@ class MicroBatchQuerySet(models.QuerySet):
         run_pk = Run._meta.pk.get_db_prep_value(run_id, connection)
         fields = ["row_count", "violations", "rejected_rows", "status", "batch_id"]
         figures = [
-            "COUNT(*)", "SUM(row_count)", "SUM(violations)", "SUM(rejected_rows)",
-            "SUM(CASE WHEN status = 'empty' THEN 1 ELSE 0 END)", "MIN(CASE WHEN rejected_rows > 0 THEN batch_id END)",
+            "COUNT(*)",
+            "SUM(row_count)",
+            "SUM(violations)",
+            "SUM(rejected_rows)",
+            "SUM(CASE WHEN status = 'empty' THEN 1 ELSE 0 END)",
+            "MIN(CASE WHEN rejected_rows > 0 THEN batch_id END)",
         ]
         params = []
         for i, rule in enumerate(rules):
-            field = lambda key: dialect["rule_field"].format(position=i, key=key)  # noqa: E731
+            field = lambda key, i=i: dialect["rule_field"].format(position=i, key=key)  # noqa: E731
             failed = f"COALESCE({dialect['number'].format(field('failed'))}, 0)"
-            verdict = f"CASE WHEN status = 'ok' THEN 0 ELSE CASE {field('verdict')} WHEN 'block' THEN 2 " \
-                      f"WHEN 'warn' THEN 1 ELSE 0 END END"
+            verdict = (
+                f"CASE WHEN status = 'ok' THEN 0 ELSE CASE {field('verdict')} WHEN 'block' THEN 2 "
+                f"WHEN 'warn' THEN 1 ELSE 0 END END"
+            )
             if rule.get("skipped"):
                 failed = verdict = "0"
             elif rule.get("level") == "row":
@@ -390,14 +410,19 @@ class MicroBatchQuerySet(models.QuerySet):
         with connection.cursor() as cursor:
             cursor.execute(sql, params + [run_pk] * 3)
             row = cursor.fetchone()
-        totals = dict(zip(["batches", "rows", "violations", "rejected", "empty"], (int(v or 0) for v in row[:5])))
+        totals = dict(
+            zip(["batches", "rows", "violations", "rejected", "empty"], (int(v or 0) for v in row[:5]), strict=False)
+        )
         totals["first_rejected"] = None if row[5] is None else int(row[5])
         per_rule = []
         for i in range(len(rules)):
-            failed, failing, measured, verdict = (int(v or 0) for v in row[6 + 4 * i: 10 + 4 * i])
-            per_rule.append({"failed": failed, "batches_failing": failing, "measured": measured,
-                             "verdict": VERDICTS[verdict]})
-        reasons, samples = (value if isinstance(value, (dict, list)) else json.loads(value or "null") for value in row[-2:])
+            failed, failing, measured, verdict = (int(v or 0) for v in row[6 + 4 * i : 10 + 4 * i])
+            per_rule.append(
+                {"failed": failed, "batches_failing": failing, "measured": measured, "verdict": VERDICTS[verdict]}
+            )
+        reasons, samples = (
+            value if isinstance(value, (dict, list)) else json.loads(value or "null") for value in row[-2:]
+        )
         reasons = sorted(((k, int(v or 0)) for k, v in (reasons or {}).items()), key=lambda item: (-item[1], item[0]))
         sample = [r for rows in samples or [] if isinstance(rows, list) for r in rows if isinstance(r, dict)]
         return {"totals": totals, "rules": per_rule, "reasons": reasons, "reject_sample": sample}
@@ -429,8 +454,9 @@ class MicroBatch(models.Model):
         ]
         indexes = [
             # The batches that quarantined rows: a run page's reasons and sample, the audit's runs with rejects.
-            models.Index(fields=["run", "stream", "batch_id"], condition=models.Q(rejected_rows__gt=0),
-                         name="batch_run_rejected"),
+            models.Index(
+                fields=["run", "stream", "batch_id"], condition=models.Q(rejected_rows__gt=0), name="batch_run_rejected"
+            ),
         ]
         verbose_name_plural = "micro-batches"
 
@@ -497,7 +523,9 @@ class DatasetVersion(models.Model):
         indexes = [
             models.Index(fields=["dataset", "-created_at"], name="version_dataset_created"),
             # "which versions were checked against this contract version in a period, with what status"
-            models.Index(fields=["contract_version", "-created_at"], include=["status"], name="version_contract_created"),
+            models.Index(
+                fields=["contract_version", "-created_at"], include=["status"], name="version_contract_created"
+            ),
         ]
 
     def __str__(self):

@@ -22,7 +22,9 @@ STAGES = [
 ]
 TIMELINE_KINDS = {"started", "gate", "milestone", "complete"}
 CHART_BATCHES = 60
-BATCH_WINDOW = CHART_BATCHES  # the newest events whose batches a run page lists (and charts); older ones are a link away
+BATCH_WINDOW = (
+    CHART_BATCHES  # the newest events whose batches a run page lists (and charts); older ones are a link away
+)
 REJECT_SAMPLE_SIZE = 5
 
 
@@ -212,11 +214,17 @@ class RunPage:
     def rules(self):
         """Failures per rule over the run: what a rule is from one batch, its figures summed over all."""
         rules = []
-        for rule, figures in zip(self.rule_list, self.summary["rules"]):
-            rules.append({
-                "rule": rule.get("rule", ""), "column": rule.get("column") or "", "severity": rule.get("severity", ""),
-                "note": rule.get("note") or "", "skipped": figures["measured"] if rule.get("skipped") else 0, **figures,
-            })
+        for rule, figures in zip(self.rule_list, self.summary["rules"], strict=False):
+            rules.append(
+                {
+                    "rule": rule.get("rule", ""),
+                    "column": rule.get("column") or "",
+                    "severity": rule.get("severity", ""),
+                    "note": rule.get("note") or "",
+                    "skipped": figures["measured"] if rule.get("skipped") else 0,
+                    **figures,
+                }
+            )
         return rules
 
     def is_reject_dataset(self, contract_id):
@@ -227,8 +235,11 @@ class RunPage:
     @cached_property
     def published(self):
         """Versions the run published in all, and how many the page lists."""
-        return {"versions": sum(d["versions"] for d in self.datasets), "listed": len(self.versions),
-                "datasets": [d["dataset__name"] for d in self.datasets]}
+        return {
+            "versions": sum(d["versions"] for d in self.datasets),
+            "listed": len(self.versions),
+            "datasets": [d["dataset__name"] for d in self.datasets],
+        }
 
     @cached_property
     def quarantine(self):
@@ -340,13 +351,29 @@ def batch_chart(batches, width=600, height=140, pad=24):
     for i, b in enumerate(batches):
         rows_h = plot * b.row_count / top
         fail_h = plot * min(b.violations, b.row_count) / top
-        bars.append({
-            "batch_id": b.batch_id, "status": b.status, "rows": b.row_count, "failures": b.violations,
-            "x": round(pad + i * slot + (slot - bar) / 2, 1), "w": round(bar, 1), "cx": round(pad + (i + 0.5) * slot, 1),
-            "rows_y": round(plot - rows_h, 1), "rows_h": round(rows_h, 1),
-            "fail_y": round(plot - fail_h, 1), "fail_h": round(fail_h, 1),
-        })
+        bars.append(
+            {
+                "batch_id": b.batch_id,
+                "status": b.status,
+                "rows": b.row_count,
+                "failures": b.violations,
+                "x": round(pad + i * slot + (slot - bar) / 2, 1),
+                "w": round(bar, 1),
+                "cx": round(pad + (i + 0.5) * slot, 1),
+                "rows_y": round(plot - rows_h, 1),
+                "rows_h": round(rows_h, 1),
+                "fail_y": round(plot - fail_h, 1),
+                "fail_h": round(fail_h, 1),
+            }
+        )
     return {
-        "width": width, "height": height, "pad": pad, "plot": plot, "top": top, "bars": bars,
-        "first": batches[0].batch_id, "last": batches[-1].batch_id, "label_y": height - 6,
+        "width": width,
+        "height": height,
+        "pad": pad,
+        "plot": plot,
+        "top": top,
+        "bars": bars,
+        "first": batches[0].batch_id,
+        "last": batches[-1].batch_id,
+        "label_y": height - 6,
     }

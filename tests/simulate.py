@@ -21,8 +21,13 @@ SNAPSHOT = [
     {"name": "value", "type": "bigint", "nullable": False},
     {"name": "quality_flag", "type": "string", "nullable": False},
 ]
-VALUE_MISSING = {"column": "value", "expected": "bigint, required", "found": "missing", "verdict": "block",
-                 "problem": "required column is missing"}
+VALUE_MISSING = {
+    "column": "value",
+    "expected": "bigint, required",
+    "found": "missing",
+    "verdict": "block",
+    "problem": "required column is missing",
+}
 
 
 def demo_version(contract_id):
@@ -36,8 +41,12 @@ class SimulatedRun:
         self.output = demo_version(OUTPUT)
         self.rejects = demo_version(REJECTS)
         self.run = run or Run.objects.create(
-            scenario=scenario, run_type=run_type, requested_seconds=seconds, started_by=user,
-            started_via="user" if user else "python", **owner_fields(),
+            scenario=scenario,
+            run_type=run_type,
+            requested_seconds=seconds,
+            started_by=user,
+            started_via="user" if user else "python",
+            **owner_fields(),
         )
         self.next_batch = 0
 
@@ -59,10 +68,23 @@ class SimulatedRun:
         with transaction.atomic():
             Run.objects.filter(pk=self.run.pk).update(
                 contract_version=self.output,
-                schema_gate={"verdict": verdict, "differences": list(differences), "snapshot": snapshot, "contract": contract},
+                schema_gate={
+                    "verdict": verdict,
+                    "differences": list(differences),
+                    "snapshot": snapshot,
+                    "contract": contract,
+                },
             )
-            self.run.append_event("gate", {"verdict": verdict, "differences": list(differences), "snapshot": snapshot,
-                                           "contract": contract, "side": "output"})
+            self.run.append_event(
+                "gate",
+                {
+                    "verdict": verdict,
+                    "differences": list(differences),
+                    "snapshot": snapshot,
+                    "contract": contract,
+                    "side": "output",
+                },
+            )
         if verdict == "block":
             self.stage("gate", "blocked", "value: required column is missing")
             self.run.finish(RunStatus.BLOCKED, "schema gate: required column `value` is missing")
@@ -78,23 +100,66 @@ class SimulatedRun:
         status = "empty" if rows == 0 else "warn" if failed else "ok"
         now = timezone.now()
         rules = [
-            {"rule": "mustBeGreaterOrEqualTo", "column": "value", "failed": failed, "value": 0,
-             "verdict": "warn" if failed else "ok", "severity": "error", "skipped": False, "note": ""},
-            {"rule": "not_null", "column": "value", "failed": 0, "value": None, "verdict": "ok",
-             "severity": "error", "skipped": False, "note": ""},
+            {
+                "rule": "mustBeGreaterOrEqualTo",
+                "column": "value",
+                "failed": failed,
+                "value": 0,
+                "verdict": "warn" if failed else "ok",
+                "severity": "error",
+                "skipped": False,
+                "note": "",
+            },
+            {
+                "rule": "not_null",
+                "column": "value",
+                "failed": 0,
+                "value": None,
+                "verdict": "ok",
+                "severity": "error",
+                "skipped": False,
+                "note": "",
+            },
         ]
-        metrics = {"rules": rules, "reasons": {"value >= 0": failed} if failed else {},
-                   "reject_sample": [{"timestamp": now.isoformat(), "value": -4 * (batch_id + 1), "quality_flag": "warning",
-                                      "reject_reasons": ["value >= 0"]}] if rejected else []}
+        metrics = {
+            "rules": rules,
+            "reasons": {"value >= 0": failed} if failed else {},
+            "reject_sample": [
+                {
+                    "timestamp": now.isoformat(),
+                    "value": -4 * (batch_id + 1),
+                    "quality_flag": "warning",
+                    "reject_reasons": ["value >= 0"],
+                }
+            ]
+            if rejected
+            else [],
+        }
         slices = []
         if rows - rejected > 0:
-            slices.append(self.slice(batch_id, OUTPUT, self.output, rows - rejected, failed - rejected,
-                                     "warn" if failed > rejected else "ok"))
+            slices.append(
+                self.slice(
+                    batch_id,
+                    OUTPUT,
+                    self.output,
+                    rows - rejected,
+                    failed - rejected,
+                    "warn" if failed > rejected else "ok",
+                )
+            )
         if rejected:
             slices.append(self.slice(batch_id, REJECTS, self.rejects, rejected, 0, "ok"))
         micro_batch, _ = self.run.record_batch(
-            {"batch_id": batch_id, "status": status, "row_count": rows, "violations": failed, "rejected_rows": rejected,
-             "metrics": metrics, "started_at": now - timedelta(milliseconds=120), "finished_at": now},
+            {
+                "batch_id": batch_id,
+                "status": status,
+                "row_count": rows,
+                "violations": failed,
+                "rejected_rows": rejected,
+                "metrics": metrics,
+                "started_at": now - timedelta(milliseconds=120),
+                "finished_at": now,
+            },
             slices,
         )
         return micro_batch
@@ -102,8 +167,15 @@ class SimulatedRun:
     def slice(self, batch_id, dataset_name, contract_version, rows, violations, status):
         dataset, _ = Dataset.objects.get_or_create(name=dataset_name, defaults={"contract": contract_version.contract})
         version = self.run.slice_version(batch_id)
-        return {"dataset": dataset, "version": version, "status": status, "contract_version": contract_version,
-                "row_count": rows, "violations": violations, "path": f"/data/{dataset_name}/{version}/"}
+        return {
+            "dataset": dataset,
+            "version": version,
+            "status": status,
+            "contract_version": contract_version,
+            "row_count": rows,
+            "violations": violations,
+            "path": f"/data/{dataset_name}/{version}/",
+        }
 
     def finish(self):
         self.stage("streaming", "done")

@@ -36,8 +36,12 @@ def test_every_example_in_the_audit_cookbook_runs_and_answers(settings, tmp_path
     assert namespace["run"] == quarantine
     assert sum(b[2] for b in namespace["batches"]) == totals["rows"]
     assert namespace["failures_per_rule"] == {"value.mustBeGreaterOrEqualTo": totals["rejected"]}
-    assert len(namespace["reject_paths"]) == quarantine.dataset_versions.filter(dataset__name__endswith="rejects").count()
+    assert (
+        len(namespace["reject_paths"]) == quarantine.dataset_versions.filter(dataset__name__endswith="rejects").count()
+    )
     assert namespace["started_by"] == "python"
-    assert namespace["not_ok"] == [("streaming-schema-break", "blocked", blocked.reason)] or (
-        "streaming-schema-break", "blocked", blocked.reason) in namespace["not_ok"]
+    assert (
+        namespace["not_ok"] == [("streaming-schema-break", "blocked", blocked.reason)]
+        or ("streaming-schema-break", "blocked", blocked.reason) in namespace["not_ok"]
+    )
     assert namespace["timeline"][-1][1] == "complete"

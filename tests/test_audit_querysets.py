@@ -3,9 +3,9 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from simulate import SimulatedRun, play
 
 from registry.models import DatasetVersion
-from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db
 OUTPUT = "demo.streaming.events_processed"

@@ -4,17 +4,27 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from simulate import SimulatedRun
 
 from registry.models import MicroBatch
-from simulate import SimulatedRun
 
 pytestmark = pytest.mark.django_db
 
 
 def rule(name, level="row", failed=0, verdict="ok", skipped=False):
-    return {"rule": name, "column": name.split(".")[0], "kind": "compare", "level": level, "failed": failed,
-            "value": failed, "passed": verdict == "ok", "verdict": verdict, "severity": "error", "skipped": skipped,
-            "note": "not run by dc43" if skipped else ""}
+    return {
+        "rule": name,
+        "column": name.split(".")[0],
+        "kind": "compare",
+        "level": level,
+        "failed": failed,
+        "value": failed,
+        "passed": verdict == "ok",
+        "verdict": verdict,
+        "severity": "error",
+        "skipped": skipped,
+        "note": "not run by dc43" if skipped else "",
+    }
 
 
 def add(run, batch_id, status, rules, rows=10, violations=0, rejected=0, reasons=None, sample=None):
@@ -22,26 +32,74 @@ def add(run, batch_id, status, rules, rows=10, violations=0, rejected=0, reasons
     metrics = {"rules": rules, "reasons": reasons or {}}
     if sample:
         metrics["reject_sample"] = sample
-    return MicroBatch.objects.create(run=run, batch_id=batch_id, status=status, row_count=rows, violations=violations,
-                                     rejected_rows=rejected, metrics=metrics, started_at=now - timedelta(seconds=1),
-                                     finished_at=now)
+    return MicroBatch.objects.create(
+        run=run,
+        batch_id=batch_id,
+        status=status,
+        row_count=rows,
+        violations=violations,
+        rejected_rows=rejected,
+        metrics=metrics,
+        started_at=now - timedelta(seconds=1),
+        finished_at=now,
+    )
 
 
 @pytest.fixture
 def run():
     """Five batches measured by one contract: a row rule, a metric rule with a threshold, a skipped rule."""
     run = SimulatedRun("streaming-dq-rejects").run
-    add(run, 0, "ok", [rule("value.min"), rule("flag.nulls", "metric", failed=3), rule("x.text", "skipped", skipped=True)])
-    add(run, 1, "warn", [rule("value.min", failed=4, verdict="warn"), rule("flag.nulls", "metric"),
-                         rule("x.text", "skipped", skipped=True)],
-        violations=4, rejected=4, reasons={"value.min": 4}, sample=[{"value": -1}, {"value": -2}])
-    add(run, 2, "empty", [rule("value.min"), rule("flag.nulls", "metric"), rule("x.text", "skipped", skipped=True)],
-        rows=0)
-    add(run, 3, "block", [rule("value.min"), rule("flag.nulls", "metric", failed=7, verdict="block"),
-                          rule("x.text", "skipped", skipped=True)])
-    add(run, 4, "warn", [rule("value.min", failed=2, verdict="warn"), rule("flag.nulls", "metric"),
-                         rule("x.text", "skipped", skipped=True)],
-        violations=2, rejected=2, reasons={"value.min": 2, "flag.bad": 1}, sample=[{"value": -3}])
+    add(
+        run,
+        0,
+        "ok",
+        [rule("value.min"), rule("flag.nulls", "metric", failed=3), rule("x.text", "skipped", skipped=True)],
+    )
+    add(
+        run,
+        1,
+        "warn",
+        [
+            rule("value.min", failed=4, verdict="warn"),
+            rule("flag.nulls", "metric"),
+            rule("x.text", "skipped", skipped=True),
+        ],
+        violations=4,
+        rejected=4,
+        reasons={"value.min": 4},
+        sample=[{"value": -1}, {"value": -2}],
+    )
+    add(
+        run,
+        2,
+        "empty",
+        [rule("value.min"), rule("flag.nulls", "metric"), rule("x.text", "skipped", skipped=True)],
+        rows=0,
+    )
+    add(
+        run,
+        3,
+        "block",
+        [
+            rule("value.min"),
+            rule("flag.nulls", "metric", failed=7, verdict="block"),
+            rule("x.text", "skipped", skipped=True),
+        ],
+    )
+    add(
+        run,
+        4,
+        "warn",
+        [
+            rule("value.min", failed=2, verdict="warn"),
+            rule("flag.nulls", "metric"),
+            rule("x.text", "skipped", skipped=True),
+        ],
+        violations=2,
+        rejected=2,
+        reasons={"value.min": 2, "flag.bad": 1},
+        sample=[{"value": -3}],
+    )
     return run
 
 
@@ -53,8 +111,14 @@ def test_totals_count_every_batch_in_one_query(run, django_assert_num_queries):
     rules = the_rules(run)
     with django_assert_num_queries(1):
         summary = MicroBatch.objects.summary(run.pk, rules)
-    assert summary["totals"] == {"batches": 5, "rows": 40, "violations": 6, "rejected": 6, "empty": 1,
-                                 "first_rejected": 1}
+    assert summary["totals"] == {
+        "batches": 5,
+        "rows": 40,
+        "violations": 6,
+        "rejected": 6,
+        "empty": 1,
+        "first_rejected": 1,
+    }
 
 
 def test_each_rule_sums_its_failed_rows_batches_and_worst_verdict(run):
@@ -93,7 +157,13 @@ def test_the_reject_sample_comes_from_the_first_quarantining_batches_in_order(ru
 def test_a_run_without_batches_sums_to_zero():
     run = SimulatedRun().run
     summary = MicroBatch.objects.summary(run.pk, [rule("value.min")])
-    assert summary["totals"] == {"batches": 0, "rows": 0, "violations": 0, "rejected": 0, "empty": 0,
-                                 "first_rejected": None}
+    assert summary["totals"] == {
+        "batches": 0,
+        "rows": 0,
+        "violations": 0,
+        "rejected": 0,
+        "empty": 0,
+        "first_rejected": None,
+    }
     assert summary["rules"] == [{"failed": 0, "batches_failing": 0, "measured": 0, "verdict": "ok"}]
     assert (summary["reasons"], summary["reject_sample"]) == ([], [])

@@ -8,7 +8,6 @@ import os
 
 import pytest
 import redis
-
 from test_bench_smoke import run_smoke
 
 REDIS_URL = os.environ.get("DC43_BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")

@@ -2,10 +2,24 @@
 
 from test_bench_smoke import run_smoke
 
-PAGES = {"runs_first", "runs_filtered", "runs_deep", "run_detail_10k", "run_detail_10k_older", "run_detail_10",
-         "dataset_first", "dataset_deep", "audit_published", "audit_checked", "audit_quarantined",
-         "audit_batch_by_batch", "audit_reject_paths", "audit_not_ok", "audit_timeline",
-         "audit_published_newest_100_info"}
+PAGES = {
+    "runs_first",
+    "runs_filtered",
+    "runs_deep",
+    "run_detail_10k",
+    "run_detail_10k_older",
+    "run_detail_10",
+    "dataset_first",
+    "dataset_deep",
+    "audit_published",
+    "audit_checked",
+    "audit_quarantined",
+    "audit_batch_by_batch",
+    "audit_reject_paths",
+    "audit_not_ok",
+    "audit_timeline",
+    "audit_published_newest_100_info",
+}
 
 
 def test_registry_benchmark_smoke():

@@ -20,7 +20,7 @@ def run_smoke(name, timeout=600):
     results = [RESULT.match(line) for line in lines if line.startswith("RESULT ")]
     assert results and all(results), lines[-10:]
     # RESULT lines come last, all together
-    assert all(line.startswith("RESULT ") for line in lines[-len(results):])
+    assert all(line.startswith("RESULT ") for line in lines[-len(results) :])
     return {m.group(2): float(m.group(3)) for m in results}
 
 

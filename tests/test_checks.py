@@ -48,7 +48,9 @@ def test_the_demo_output_contract_compiles_to_five_row_rules():
 
 
 def test_rule_names_stay_unique():
-    compiled = compile_contract(contract({"name": "v", "quality": [{"mustBeGreaterThan": 0}, {"mustBeGreaterThan": 1}]}))
+    compiled = compile_contract(
+        contract({"name": "v", "quality": [{"mustBeGreaterThan": 0}, {"mustBeGreaterThan": 1}]})
+    )
     assert [r.name for r in compiled.rules] == ["v.mustBeGreaterThan", "v.mustBeGreaterThan#2"]
 
 
@@ -58,7 +60,7 @@ def test_a_named_rule_keeps_its_name():
 
 
 @pytest.mark.parametrize(
-    "operator, threshold, unit, expected",
+    ("operator", "threshold", "unit", "expected"),
     [
         ("mustBe", 0, "rows", True),
         ("mustBeLessThan", 1, "rows", True),
@@ -75,15 +77,22 @@ def test_zero_tolerance_decides_whether_offending_rows_are_quarantined(operator,
 
 
 def test_zero_tolerance_metrics_are_row_rules_and_tolerant_ones_metrics():
-    compiled = compile_contract(contract({"name": "v", "quality": [
-        {"metric": "nullValues", "mustBe": 0},
-        {"metric": "nullValues", "mustBeLessThan": 5, "unit": "percent"},
-    ]}))
+    compiled = compile_contract(
+        contract(
+            {
+                "name": "v",
+                "quality": [
+                    {"metric": "nullValues", "mustBe": 0},
+                    {"metric": "nullValues", "mustBeLessThan": 5, "unit": "percent"},
+                ],
+            }
+        )
+    )
     assert [r.level for r in compiled.rules] == [ROW, METRIC]
 
 
 @pytest.mark.parametrize(
-    "operator, threshold, value, expected",
+    ("operator", "threshold", "value", "expected"),
     [
         ("mustBeBetween", [0, 10], 0, True),
         ("mustBeBetween", [0, 10], 10, True),
@@ -101,24 +110,38 @@ def test_accepts_reads_operators_with_inclusive_between(operator, threshold, val
 
 
 def test_unsupported_items_are_compiled_as_skipped_with_a_reason():
-    compiled = compile_contract(contract({"name": "v", "quality": [
-        {"type": "custom", "engine": "great-expectations", "implementation": {}},
-        {"type": "text", "description": "plausible"},
-        {"rule": "fancy", "mustBe": 1},
-        {"metric": "nullValues", "mustBe": 0, "unit": "bytes"},
-        {"metric": "rowCount", "mustBe": 1},
-    ]}))
+    compiled = compile_contract(
+        contract(
+            {
+                "name": "v",
+                "quality": [
+                    {"type": "custom", "engine": "great-expectations", "implementation": {}},
+                    {"type": "text", "description": "plausible"},
+                    {"rule": "fancy", "mustBe": 1},
+                    {"metric": "nullValues", "mustBe": 0, "unit": "bytes"},
+                    {"metric": "rowCount", "mustBe": 1},
+                ],
+            }
+        )
+    )
     assert all(r.level == SKIPPED and r.note for r in compiled.rules)
 
 
 def test_severity_aliases_and_unknown_spellings():
-    compiled = compile_contract(contract({"name": "v", "quality": [
-        {"mustBeGreaterThan": 0, "severity": "WARN"},
-        {"mustBeGreaterThan": 0, "severity": "info"},
-        {"mustBeGreaterThan": 0, "severity": "critical"},
-        {"mustBeGreaterThan": 0, "severity": "whatever"},
-        {"mustBeGreaterThan": 0},
-    ]}))
+    compiled = compile_contract(
+        contract(
+            {
+                "name": "v",
+                "quality": [
+                    {"mustBeGreaterThan": 0, "severity": "WARN"},
+                    {"mustBeGreaterThan": 0, "severity": "info"},
+                    {"mustBeGreaterThan": 0, "severity": "critical"},
+                    {"mustBeGreaterThan": 0, "severity": "whatever"},
+                    {"mustBeGreaterThan": 0},
+                ],
+            }
+        )
+    )
     assert [r.severity for r in compiled.rules] == ["warning", "info", "error", "error", "error"]
     assert "whatever" in compiled.rules[3].note
 
@@ -129,7 +152,7 @@ def judged(run_type, severity, failed):
 
 
 @pytest.mark.parametrize(
-    "run_type, severity, failed, verdict",
+    ("run_type", "severity", "failed", "verdict"),
     [
         ("observe", "error", 1, WARN),
         ("observe", "warning", 1, WARN),
@@ -152,11 +175,21 @@ def test_judge_reads_missing_counts_as_zero():
 
 
 def test_reasons_list_only_row_rules_that_failed():
-    compiled = compile_contract(contract({"name": "v", "required": True, "quality": [
-        {"mustBeGreaterThan": 0},
-        {"metric": "nullValues", "mustBeLessThan": 50, "unit": "percent"},
-    ]}))
-    verdict = judge(compiled, {"rows": 4, "violations": 2, "v.required": 1, "v.mustBeGreaterThan": 1, "v.nullValues": 1})
+    compiled = compile_contract(
+        contract(
+            {
+                "name": "v",
+                "required": True,
+                "quality": [
+                    {"mustBeGreaterThan": 0},
+                    {"metric": "nullValues", "mustBeLessThan": 50, "unit": "percent"},
+                ],
+            }
+        )
+    )
+    verdict = judge(
+        compiled, {"rows": 4, "violations": 2, "v.required": 1, "v.mustBeGreaterThan": 1, "v.nullValues": 1}
+    )
     assert verdict.reasons == {"v.required": 1, "v.mustBeGreaterThan": 1}
     assert verdict.verdict == BLOCK
 
@@ -169,12 +202,22 @@ def test_a_rule_that_could_not_run_fails_with_its_error():
 
 
 @pytest.mark.parametrize(
-    "spelled, spark",
+    ("spelled", "spark"),
     [
-        ("long", "bigint"), ("BIGINT", "bigint"), ("int64", "bigint"), ("integer", "int"), ("INT", "int"),
-        ("varchar(20)", "string"), ("text", "string"), ("double precision", "double"), ("real", "float"),
-        ("bool", "boolean"), ("timestamptz", "timestamp"), ("numeric(10, 2)", "decimal(10,2)"),
-        ("array<varchar>", "array<string>"), ("map<text, long>", "map<string,bigint>"),
+        ("long", "bigint"),
+        ("BIGINT", "bigint"),
+        ("int64", "bigint"),
+        ("integer", "int"),
+        ("INT", "int"),
+        ("varchar(20)", "string"),
+        ("text", "string"),
+        ("double precision", "double"),
+        ("real", "float"),
+        ("bool", "boolean"),
+        ("timestamptz", "timestamp"),
+        ("numeric(10, 2)", "decimal(10,2)"),
+        ("array<varchar>", "array<string>"),
+        ("map<text, long>", "map<string,bigint>"),
         ("struct<a: int, b: text>", "struct<a:int,b:string>"),
     ],
 )
@@ -190,7 +233,10 @@ OUTPUT = compile_contract(demo("demo.streaming.events_processed"))
 
 
 def test_gate_passes_the_demo_output_schema():
-    assert gate(OUTPUT, [("timestamp", "timestamp", True), ("value", "bigint", True), ("quality_flag", "string", True)]) == set()
+    assert (
+        gate(OUTPUT, [("timestamp", "timestamp", True), ("value", "bigint", True), ("quality_flag", "string", True)])
+        == set()
+    )
 
 
 def test_gate_blocks_a_dropped_required_column():
@@ -206,7 +252,9 @@ def test_gate_blocks_a_changed_type_and_accepts_synonyms():
 
 
 def test_gate_warns_on_extra_columns_and_missing_optional_ones():
-    compiled = CompiledContract("c", "1", "t", [Column("v", logical_type="integer"), Column("w", logical_type="string")], [])
+    compiled = CompiledContract(
+        "c", "1", "t", [Column("v", logical_type="integer"), Column("w", logical_type="string")], []
+    )
     assert gate(compiled, [("v", "smallint", True), ("extra", "string", True)]) == {
         ("w", WARN, "optional column is missing"),
         ("extra", WARN, "column not in the contract"),
@@ -214,7 +262,9 @@ def test_gate_warns_on_extra_columns_and_missing_optional_ones():
 
 
 def test_gate_blocks_extra_columns_when_the_schema_is_closed():
-    compiled = compile_contract(contract({"name": "v", "logicalType": "integer"}, custom=[{"property": "closed", "value": True}]))
+    compiled = compile_contract(
+        contract({"name": "v", "logicalType": "integer"}, custom=[{"property": "closed", "value": True}])
+    )
     assert compiled.closed
     assert gate(compiled, [("v", "int", True), ("extra", "string", True)]) == {
         ("extra", BLOCK, "column not in the contract (the schema is closed)")
@@ -222,14 +272,28 @@ def test_gate_blocks_extra_columns_when_the_schema_is_closed():
 
 
 def test_logical_types_accept_the_engine_types_that_hold_them():
-    compiled = CompiledContract("c", "1", "t", [
-        Column("n", logical_type="number"), Column("i", logical_type="integer"), Column("ts", logical_type="timestamp"),
-        Column("a", logical_type="array"), Column("o", logical_type="object"),
-    ], [])
-    ok_fields = [("n", "decimal(10,2)", True), ("i", "tinyint", True), ("ts", "timestamp_ntz", True),
-                 ("a", "array<int>", True), ("o", "struct<x:int>", True)]
+    compiled = CompiledContract(
+        "c",
+        "1",
+        "t",
+        [
+            Column("n", logical_type="number"),
+            Column("i", logical_type="integer"),
+            Column("ts", logical_type="timestamp"),
+            Column("a", logical_type="array"),
+            Column("o", logical_type="object"),
+        ],
+        [],
+    )
+    ok_fields = [
+        ("n", "decimal(10,2)", True),
+        ("i", "tinyint", True),
+        ("ts", "timestamp_ntz", True),
+        ("a", "array<int>", True),
+        ("o", "struct<x:int>", True),
+    ]
     assert gate(compiled, ok_fields) == set()
-    assert gate(compiled, [("n", "string", True), ("i", "double", True), ("ts", "date", True), ("a", "string", True),
-                           ("o", "int", True)]) == {
-        (name, BLOCK, "type does not match the contract") for name in ("n", "i", "ts", "a", "o")
-    }
+    assert gate(
+        compiled,
+        [("n", "string", True), ("i", "double", True), ("ts", "date", True), ("a", "string", True), ("o", "int", True)],
+    ) == {(name, BLOCK, "type does not match the contract") for name in ("n", "i", "ts", "a", "o")}

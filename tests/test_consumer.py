@@ -10,10 +10,10 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
+from simulate import SimulatedRun, play
 
 from dc43site.routing import websocket_application
 from registry.models import Run
-from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,6 +93,7 @@ def test_a_client_resuming_from_a_seq_receives_exactly_the_later_events_in_order
     seen = batch_seqs[1]  # the client holds batches 0 and 1
 
     cookie = session_cookie(viewer)
+
     async def scenario():
         comm = communicator(run.id, cookie)
         await open_at(comm, seen)
@@ -116,6 +117,7 @@ def test_a_client_that_has_everything_receives_nothing(viewer, poll_rarely):
     run = play(SimulatedRun(), "valid", batches=2)
 
     cookie = session_cookie(viewer)
+
     async def scenario():
         comm = communicator(run.id, cookie)
         await open_at(comm, run.last_seq)
@@ -130,6 +132,7 @@ def test_a_live_event_after_connect_is_delivered(viewer, poll_rarely):
     sim = SimulatedRun().start().gate()
 
     cookie = session_cookie(viewer)
+
     async def scenario():
         comm = communicator(sim.run.id, cookie)
         await open_at(comm, sim.run.last_seq)
@@ -158,7 +161,9 @@ def test_events_appended_without_a_notification_arrive_by_polling(viewer, settin
     assert ids(html, "batch-main-") == ["batch-main-0"]
 
 
-def test_a_run_of_this_process_wakes_its_pages_at_its_commit_without_the_channel_layer(viewer, poll_rarely, monkeypatch):
+def test_a_run_of_this_process_wakes_its_pages_at_its_commit_without_the_channel_layer(
+    viewer, poll_rarely, monkeypatch
+):
     # The in-memory layer's group_send, from a runner thread, does not wake the event loop until its next
     # timer, so notify wakes this process's pages directly: the group is not needed at all.
     from channels.layers import InMemoryChannelLayer
@@ -189,6 +194,7 @@ def test_pages_woken_by_the_same_batch_share_one_read_and_render(viewer, poll_ra
     sim = SimulatedRun().start().gate()
 
     cookie = session_cookie(viewer)
+
     async def scenario():
         comms = [communicator(sim.run.id, cookie) for _ in range(5)]
         for comm in comms:
@@ -362,6 +368,7 @@ def test_a_first_message_without_a_seq_is_refused_with_4400(viewer, poll_rarely)
     run = SimulatedRun().run
 
     cookie = session_cookie(viewer)
+
     async def scenario():
         comm = communicator(run.id, cookie)
         await comm.connect()
@@ -407,8 +414,15 @@ def test_a_replay_of_a_batch_older_than_the_window_replaces_the_lists(viewer, po
     for _ in range(BATCH_WINDOW + 5):
         sim.batch(6)
     seen = sim.run.last_seq
-    sim.run.record_batch({"batch_id": first.batch_id, "status": "ok", "row_count": 7, "started_at": first.started_at,
-                          "finished_at": first.finished_at})
+    sim.run.record_batch(
+        {
+            "batch_id": first.batch_id,
+            "status": "ok",
+            "row_count": 7,
+            "started_at": first.started_at,
+            "finished_at": first.finished_at,
+        }
+    )
 
     html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html  # appending would show batch 0 twice on a page that has it

@@ -15,8 +15,9 @@ ADD_URL = reverse("admin:contracts_contractversion_add")
 
 
 def contract_text(contract_id="demo.streaming.events", version="0.2.0", logical="integer", extra=""):
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         apiVersion: v3.0.2
         kind: DataContract
         id: {contract_id}
@@ -36,7 +37,9 @@ def contract_text(contract_id="demo.streaming.events", version="0.2.0", logical=
                   - rule: nonNegative
                     mustBeGreaterOrEqualTo: 0
         """
-    ) + extra
+        )
+        + extra
+    )
 
 
 def change_url(cv):
@@ -105,7 +108,7 @@ def test_the_version_may_be_left_to_the_document(editor_client):
 
 
 @pytest.mark.parametrize(
-    "text, reason",
+    ("text", "reason"),
     [
         ("apiVersion: v3.0.2\nschema: [\n  - name: x\n", "malformed YAML at line"),
         (
@@ -221,10 +224,20 @@ def test_an_active_version_can_be_deprecated(editor_client, editor):
 
 def test_save_as_new_turns_an_edit_of_an_active_version_into_a_new_version(editor_client, editor):
     cv = demo_version()
-    text = cv.as_yaml().replace("version: 0.1.0", "version: 0.2.0").replace("Counters never go negative.", "Never negative.")
+    text = (
+        cv.as_yaml()
+        .replace("version: 0.1.0", "version: 0.2.0")
+        .replace("Counters never go negative.", "Never negative.")
+    )
     response = editor_client.post(
         change_url(cv),
-        {"contract": cv.contract_id, "version": "0.2.0", "status": "draft", "document_text": text, "_saveasnew": "Save as new"},
+        {
+            "contract": cv.contract_id,
+            "version": "0.2.0",
+            "status": "draft",
+            "document_text": text,
+            "_saveasnew": "Save as new",
+        },
     )
     assert response.status_code == 302
     new = ContractVersion.objects.get(contract=cv.contract, version="0.2.0")
@@ -243,7 +256,13 @@ def test_save_as_new_keeping_the_same_version_number_is_refused(editor_client):
     before = counts()
     response = editor_client.post(
         change_url(cv),
-        {"contract": cv.contract_id, "version": "0.1.0", "status": "draft", "document_text": cv.as_yaml(), "_saveasnew": "1"},
+        {
+            "contract": cv.contract_id,
+            "version": "0.1.0",
+            "status": "draft",
+            "document_text": cv.as_yaml(),
+            "_saveasnew": "1",
+        },
     )
     assert any("already exists" in error for error in errors_of(response))
     assert counts() == before
@@ -267,7 +286,8 @@ def test_a_draft_can_be_activated(editor_client):
     post_new(editor_client, contract_text())
     cv = ContractVersion.objects.get(version="0.2.0", contract__contract_id="demo.streaming.events")
     response = editor_client.post(
-        change_url(cv), {"contract": cv.contract_id, "version": "0.2.0", "status": "active", "document_text": cv.as_yaml()}
+        change_url(cv),
+        {"contract": cv.contract_id, "version": "0.2.0", "status": "active", "document_text": cv.as_yaml()},
     )
     assert response.status_code == 302
     cv.refresh_from_db()
@@ -316,7 +336,8 @@ def test_a_person_who_is_not_staff_cannot_reach_the_contract_admin(user_client):
 def test_an_active_version_cannot_go_back_to_draft(editor_client):
     cv = demo_version()
     response = editor_client.post(
-        change_url(cv), {"contract": cv.contract_id, "version": "0.1.0", "status": "draft", "document_text": cv.as_yaml()}
+        change_url(cv),
+        {"contract": cv.contract_id, "version": "0.1.0", "status": "draft", "document_text": cv.as_yaml()},
     )
     assert errors_of(response) == ["this version is active and cannot go back to draft; make a new version instead"]
     cv.refresh_from_db()

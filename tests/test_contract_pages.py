@@ -140,8 +140,14 @@ def test_contract_pages_link_to_the_datasets_they_govern(user_client):
     run = Run.objects.create(scenario="streaming-valid", requested_seconds=5, status="ok")
     batch = MicroBatch.objects.create(run=run, batch_id=1, status="ok", row_count=6, started_at=now, finished_at=now)
     DatasetVersion.objects.create(
-        dataset=dataset, version=run.slice_version(1), status="ok", contract_version=cv,
-        row_count=6, path="var/data/x", run=run, micro_batch=batch,
+        dataset=dataset,
+        version=run.slice_version(1),
+        status="ok",
+        contract_version=cv,
+        row_count=6,
+        path="var/data/x",
+        run=run,
+        micro_batch=batch,
     )
     link = f'href="{dataset.get_absolute_url()}"'
     for url in (reverse("contract-list"), reverse("contract-detail", args=[cv.contract.contract_id]), version_url()):

@@ -174,8 +174,11 @@ def test_loading_the_site_code_touches_neither_the_database_nor_spark():
         "print('clean')"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], env={**env, "DJANGO_SETTINGS_MODULE": "dc43site.settings"},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "dc43site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clean"

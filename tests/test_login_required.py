@@ -26,7 +26,7 @@ def named_patterns(patterns=None, namespace=""):
             yield f"{namespace}{entry.name}", sorted(parameters)
 
 
-PAGES = sorted({name: params for name, params in named_patterns()}.items())
+PAGES = sorted(dict(named_patterns()).items())
 
 
 @pytest.fixture
@@ -73,7 +73,9 @@ def test_the_enumeration_finds_the_site_pages():
     assert expected <= names
 
 
-@pytest.mark.parametrize("name, params", [page for page in PAGES if page[0] not in PUBLIC], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "params"), [page for page in PAGES if page[0] not in PUBLIC], ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_an_anonymous_visitor_is_sent_to_log_in(client, arguments, name, params):
     url = url_of(name, params, arguments)
     response = client.get(url)
@@ -84,7 +86,7 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, arguments, name, params)
 
 
 @pytest.mark.parametrize(
-    "name, params", [page for page in PAGES if page[0] not in PUBLIC | ACTIONS and not page[0].startswith("admin:")]
+    ("name", "params"), [page for page in PAGES if page[0] not in PUBLIC | ACTIONS and not page[0].startswith("admin:")]
 )
 def test_a_signed_in_person_reaches_every_site_page(user_client, arguments, name, params):
     response = user_client.get(url_of(name, params, arguments))

@@ -9,7 +9,9 @@ from contracts import odcs
 from contracts.demo import demo_contracts
 
 
-def document(api="v3.0.2", logical="integer", quality="- rule: validValues\n  validValues: [1, 2]\n  mustBe: 0", **extra):
+def document(
+    api="v3.0.2", logical="integer", quality="- rule: validValues\n  validValues: [1, 2]\n  mustBe: 0", **extra
+):
     text = textwrap.dedent(
         """\
         apiVersion: {api}
@@ -69,7 +71,9 @@ def test_a_json_document_is_accepted_like_yaml():
 def test_an_operator_only_quality_item_is_accepted_with_a_lint_warning():
     parsed = odcs.parse(document(quality="- mustBeGreaterOrEqualTo: 0"))
     assert parsed.document["schema"][0]["properties"][0]["quality"] == [{"mustBeGreaterOrEqualTo": 0}]
-    assert parsed.lint == ["schema[0].properties[0].quality[0]: the v3.0.x schema requires `rule` on library quality items"]
+    assert parsed.lint == [
+        "schema[0].properties[0].quality[0]: the v3.0.x schema requires `rule` on library quality items"
+    ]
 
 
 def test_an_enum_rule_with_a_must_be_list_is_accepted():
@@ -164,7 +168,9 @@ def test_a_wrongly_typed_field_is_refused_by_the_official_model():
 
 def test_a_rule_with_two_operators_is_refused():
     problems = refusal(document(quality="- mustBe: 1\n  mustNotBe: 2"))
-    assert problems == ["schema[0].properties[0].quality[0]: has several operators (mustBe, mustNotBe); a rule takes exactly one"]
+    assert problems == [
+        "schema[0].properties[0].quality[0]: has several operators (mustBe, mustNotBe); a rule takes exactly one"
+    ]
 
 
 def test_a_numeric_operator_with_text_is_refused():

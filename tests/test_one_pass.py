@@ -8,11 +8,26 @@ from contracts.checks import compile_contract
 
 pytestmark = pytest.mark.spark
 
-SIX_RULES = {"apiVersion": "v3.1.0", "kind": "DataContract", "id": "t", "version": "1.0.0", "schema": [{"name": "t", "properties": [
-    {"name": "a", "required": True, "quality": [{"mustBeGreaterOrEqualTo": 0}, {"mustBeLessThan": 1000000}]},
-    {"name": "b", "required": True, "quality": [{"rule": "enum", "mustBe": ["x", "y"]}]},
-    {"name": "c", "logicalTypeOptions": {"maxLength": 5}},
-]}]}
+SIX_RULES = {
+    "apiVersion": "v3.1.0",
+    "kind": "DataContract",
+    "id": "t",
+    "version": "1.0.0",
+    "schema": [
+        {
+            "name": "t",
+            "properties": [
+                {
+                    "name": "a",
+                    "required": True,
+                    "quality": [{"mustBeGreaterOrEqualTo": 0}, {"mustBeLessThan": 1000000}],
+                },
+                {"name": "b", "required": True, "quality": [{"rule": "enum", "mustBe": ["x", "y"]}]},
+                {"name": "c", "logicalTypeOptions": {"maxLength": 5}},
+            ],
+        }
+    ],
+}
 NAIVE_PREDICATES = ["a is not null", "a >= 0", "a < 1000000", "b is not null", "b in ('x', 'y')", "length(c) <= 5"]
 
 

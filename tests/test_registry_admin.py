@@ -20,8 +20,14 @@ def records():
     batch = MicroBatch.objects.create(run=run, batch_id=1, status="ok", row_count=6, started_at=now, finished_at=now)
     dataset = Dataset.objects.create(name="demo.streaming.events_processed", contract=contract_version.contract)
     version = DatasetVersion.objects.create(
-        dataset=dataset, version=run.slice_version(1), status="ok", contract_version=contract_version,
-        row_count=6, path="var/data/x", run=run, micro_batch=batch,
+        dataset=dataset,
+        version=run.slice_version(1),
+        status="ok",
+        contract_version=contract_version,
+        row_count=6,
+        path="var/data/x",
+        run=run,
+        micro_batch=batch,
     )
     event = run.log("started", {"scenario": "streaming-valid"})
     return {Run: run, MicroBatch: batch, Dataset: dataset, DatasetVersion: version, RunEvent: event}
@@ -67,7 +73,9 @@ def test_adding_is_refused(admin_client, records, model):
 def test_changing_is_refused(admin_client, records, model):
     obj = records[model]
     before = model.objects.filter(pk=obj.pk).values().get()
-    response = admin_client.post(admin_url(model, "change", obj.pk), {"status": "failed", "name": "renamed", "kind": "x"})
+    response = admin_client.post(
+        admin_url(model, "change", obj.pk), {"status": "failed", "name": "renamed", "kind": "x"}
+    )
     assert response.status_code == 403
     assert model.objects.filter(pk=obj.pk).values().get() == before
 
@@ -85,14 +93,17 @@ def test_deleting_is_refused(admin_client, records, model):
 def test_the_bulk_delete_action_is_not_offered(admin_client, records, model):
     before = counts()
     response = admin_client.post(
-        admin_url(model, "changelist"), {"action": "delete_selected", "_selected_action": [records[model].pk], "post": "yes"}
+        admin_url(model, "changelist"),
+        {"action": "delete_selected", "_selected_action": [records[model].pk], "post": "yes"},
     )
     assert response.status_code in (200, 302)
     assert counts() == before
 
 
 def test_runs_can_be_searched_and_filtered(admin_client, records):
-    Run.objects.create(scenario="streaming-schema-break", requested_seconds=3, status="blocked", reason="value is missing")
+    Run.objects.create(
+        scenario="streaming-schema-break", requested_seconds=3, status="blocked", reason="value is missing"
+    )
     url = admin_url(Run, "changelist")
     assert admin_client.get(url, {"status__exact": "blocked"}).context["cl"].result_count == 1
     assert admin_client.get(url, {"q": "missing"}).context["cl"].result_count == 1
@@ -118,7 +129,12 @@ def test_registry_records_can_be_searched(admin_client, records):
     run = records[Run]
     assert admin_client.get(admin_url(DatasetVersion, "changelist"), {"q": str(run.id)}).context["cl"].result_count == 1
     assert admin_client.get(admin_url(Dataset, "changelist"), {"q": "events_processed"}).context["cl"].result_count == 1
-    assert admin_client.get(admin_url(MicroBatch, "changelist"), {"run__scenario": "streaming-valid"}).context["cl"].result_count == 1
+    assert (
+        admin_client.get(admin_url(MicroBatch, "changelist"), {"run__scenario": "streaming-valid"})
+        .context["cl"]
+        .result_count
+        == 1
+    )
 
 
 def test_a_long_run_shows_its_newest_batches_and_links_to_all_of_them(admin_client, records):

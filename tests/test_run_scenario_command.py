@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from processes import database_url_of_tests
+
 from registry.models import Run
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -40,11 +41,14 @@ def test_list_shows_the_three_scenarios():
     code, out, _ = run_command("--list")
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == [
-        "streaming-valid", "streaming-dq-rejects", "streaming-schema-break"]
+        "streaming-valid",
+        "streaming-dq-rejects",
+        "streaming-schema-break",
+    ]
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         ([], "give a scenario key"),
         (["streaming-nope"], "unknown scenario 'streaming-nope'"),
@@ -109,7 +113,11 @@ def subprocess_env():
 def test_ctrl_c_stops_the_stream_cleanly_and_the_run_ends_interrupted():
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "run_scenario", "streaming-valid", "--seconds", "600"],
-        cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         lines = []

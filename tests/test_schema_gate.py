@@ -62,8 +62,15 @@ def test_the_gate_accepts_an_int_for_a_long_only_when_the_contract_says_so(spark
     from pipelines.checks import schema_gate
 
     df = spark.range(1).select(F.col("id").cast("int").alias("value"))
-    contract = compile_contract({"apiVersion": "v3.1.0", "kind": "DataContract", "id": "c", "version": "1", "schema": [
-        {"name": "t", "properties": [{"name": "value", "physicalType": "INTEGER"}]}]})
+    contract = compile_contract(
+        {
+            "apiVersion": "v3.1.0",
+            "kind": "DataContract",
+            "id": "c",
+            "version": "1",
+            "schema": [{"name": "t", "properties": [{"name": "value", "physicalType": "INTEGER"}]}],
+        }
+    )
     assert schema_gate(df.schema, contract)["verdict"] == "ok"
     value = next(d for d in schema_gate(df.schema, output_contract)["differences"] if d["column"] == "value")
     assert (value["found"], value["verdict"]) == ("int", "block")

@@ -29,8 +29,12 @@ def clean_env(**variables):
 
 def manage(*args, **variables):
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean_env(**variables),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean_env(**variables),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -82,11 +86,18 @@ def test_redis_url_switches_to_channels_redis():
 
 def test_spark_and_runner_variables_are_read():
     found = read_settings(
-        "DC43_SPARK_MASTER", "DC43_DATA_ROOT", "DC43_SPARK_UI_PORT", "DC43_SPARK_CONF", "DC43_WARM_SPARK",
+        "DC43_SPARK_MASTER",
+        "DC43_DATA_ROOT",
+        "DC43_SPARK_UI_PORT",
+        "DC43_SPARK_CONF",
+        "DC43_WARM_SPARK",
         "DC43_HEARTBEAT_TIMEOUT",
-        DC43_SPARK_MASTER="spark://spark.example.org:7077", DC43_DATA_ROOT="s3a://bucket/dc43",
-        DC43_SPARK_UI_PORT="4050", DC43_SPARK_CONF="spark.executor.memory=2g; spark.sql.shuffle.partitions=8",
-        DC43_WARM_SPARK="off", DC43_HEARTBEAT_TIMEOUT="90",
+        DC43_SPARK_MASTER="spark://spark.example.org:7077",
+        DC43_DATA_ROOT="s3a://bucket/dc43",
+        DC43_SPARK_UI_PORT="4050",
+        DC43_SPARK_CONF="spark.executor.memory=2g; spark.sql.shuffle.partitions=8",
+        DC43_WARM_SPARK="off",
+        DC43_HEARTBEAT_TIMEOUT="90",
     )
     assert found == {
         "DC43_SPARK_MASTER": "spark://spark.example.org:7077",
@@ -130,7 +141,7 @@ def test_production_with_a_short_secret_key_fails_at_start():
 
 
 @pytest.mark.parametrize(
-    "name, value, words",
+    ("name", "value", "words"),
     [
         ("DEBUG", "maybe", ["DEBUG must be a boolean", "'maybe'"]),
         ("DC43_WARM_SPARK", "sometimes", ["DC43_WARM_SPARK must be a boolean"]),
@@ -150,7 +161,7 @@ def test_a_malformed_variable_fails_at_start_naming_it(name, value, words):
     assert_refused(manage("check", **{name: value}), *words)
 
 
-@pytest.mark.parametrize("name, value", [("DATABASE_URL", "nonsense"), ("REDIS_URL", "localhost"), ("DEBUG", "2")])
+@pytest.mark.parametrize(("name", "value"), [("DATABASE_URL", "nonsense"), ("REDIS_URL", "localhost"), ("DEBUG", "2")])
 def test_a_malformed_variable_fails_in_production_too(name, value):
     assert_refused(manage("check", **{**PRODUCTION, name: value}), name)
 
@@ -197,8 +208,12 @@ def test_with_redis_url_a_message_crosses_the_channel_layer():
         "asyncio.run(main())\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean_env(REDIS_URL="redis://127.0.0.1:6379/15"),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean_env(REDIS_URL="redis://127.0.0.1:6379/15"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["RedisChannelLayer", "7"]

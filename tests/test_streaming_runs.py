@@ -159,8 +159,9 @@ def test_a_replayed_micro_batch_rewrites_the_same_slice_and_counts_once(spark):
     batch = spark.createDataFrame(
         [(1, "valid"), (-3, "warning"), (5, "valid"), (-7, "warning")], "value bigint, quality_flag string"
     ).select(F.current_timestamp().alias("timestamp"), "value", "quality_flag")
-    writer = BatchWriter(run, BatchChecks(compiled, batch.schema, "observe"), Target.for_contract(OUTPUT),
-                         Target.for_contract(REJECTS))
+    writer = BatchWriter(
+        run, BatchChecks(compiled, batch.schema, "observe"), Target.for_contract(OUTPUT), Target.for_contract(REJECTS)
+    )
 
     writer(batch, 7)
     first = {v.dataset.name: (v.pk, v.path, v.row_count) for v in run.dataset_versions.all()}
@@ -208,7 +209,7 @@ def test_two_runs_at_once_both_complete_correctly(spark):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    ("kwargs", "message"),
     [
         ({"key": "streaming-nope"}, "choose one of: streaming-valid, streaming-dq-rejects, streaming-schema-break"),
         ({"key": "streaming-valid", "seconds": 0}, "from 1 to 3600"),
@@ -243,7 +244,9 @@ def test_a_run_keeps_its_heartbeat_and_owner_while_running(spark):
 
 
 def test_a_reject_run_in_which_nothing_failed_is_ok(spark, monkeypatch):
-    monkeypatch.setitem(scenarios.SHAPES, "streaming-dq-rejects", lambda events: (scenarios.healthy(events)[0], REJECTS))
+    monkeypatch.setitem(
+        scenarios.SHAPES, "streaming-dq-rejects", lambda events: (scenarios.healthy(events)[0], REJECTS)
+    )
     run = run_streaming_scenario("streaming-dq-rejects", seconds=2)
 
     assert run.status == "ok"

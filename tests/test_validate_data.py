@@ -22,13 +22,19 @@ T = datetime.datetime(2026, 1, 1, 12, 0, 0)
 @pytest.fixture(scope="module")
 def files(spark, tmp_path_factory):
     base = tmp_path_factory.mktemp("validate")
-    good = spark.createDataFrame([(T, 1, "valid"), (T, 2, "warning")], "timestamp timestamp, value bigint, quality_flag string")
+    good = spark.createDataFrame(
+        [(T, 1, "valid"), (T, 2, "warning")], "timestamp timestamp, value bigint, quality_flag string"
+    )
     bad = spark.createDataFrame(
         [(T, 1, "valid"), (T, -2, "warning"), (T, -3, "warning"), (None, 4, "oops")],
         "timestamp timestamp, value bigint, quality_flag string",
     )
-    paths = {"good": str(base / "good.parquet"), "bad": str(base / "bad.parquet"), "json": str(base / "bad.json"),
-             "csv": str(base / "bad.csv")}
+    paths = {
+        "good": str(base / "good.parquet"),
+        "bad": str(base / "bad.parquet"),
+        "json": str(base / "bad.json"),
+        "csv": str(base / "bad.csv"),
+    }
     good.write.parquet(paths["good"])
     bad.write.parquet(paths["bad"])
     bad.write.json(paths["json"])
@@ -53,8 +59,11 @@ def test_a_clean_file_is_ok_and_exits_zero(files):
     assert (report["contract"], report["version"], report["rows"], report["verdict"]) == (OUTPUT, "0.1.0", 2, "ok")
     assert report["schema"] == []
     assert {r["rule"]: r["failed"] for r in report["rules"]} == {
-        "timestamp.required": 0, "value.required": 0, "value.mustBeGreaterOrEqualTo": 0,
-        "quality_flag.required": 0, "quality_flag.enum": 0,
+        "timestamp.required": 0,
+        "value.required": 0,
+        "value.mustBeGreaterOrEqualTo": 0,
+        "quality_flag.required": 0,
+        "quality_flag.enum": 0,
     }
 
 
@@ -72,9 +81,15 @@ def test_failed_error_rules_block_and_exit_one_with_counts_per_rule(files):
 
 
 def test_warning_severity_failures_warn_and_exit_zero(files, tmp_path):
-    doc = (DEMO_DIR / f"{OUTPUT}.yaml").read_text().replace(
-        "          - mustBeGreaterOrEqualTo: 0\n", "          - mustBeGreaterOrEqualTo: 0\n            severity: warning\n"
-    ).replace("          - rule: enum\n", "          - rule: enum\n            severity: info\n")
+    doc = (
+        (DEMO_DIR / f"{OUTPUT}.yaml")
+        .read_text()
+        .replace(
+            "          - mustBeGreaterOrEqualTo: 0\n",
+            "          - mustBeGreaterOrEqualTo: 0\n            severity: warning\n",
+        )
+        .replace("          - rule: enum\n", "          - rule: enum\n            severity: info\n")
+    )
     contract = tmp_path / "c.yaml"
     contract.write_text(doc)
     bad_but_timestamped = files["good"]  # all rows valid: verdict ok
@@ -129,12 +144,18 @@ def test_the_command_exits_with_its_codes_in_a_real_process(files):
     contract = str(DEMO_DIR / f"{OUTPUT}.yaml")
     proc = subprocess.run(
         [sys.executable, "manage.py", "validate_data", "--contract-file", contract, files["bad"], "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["verdict"] == "block"
     proc = subprocess.run(
         [sys.executable, "manage.py", "validate_data", "--contract-file", "/nonexistent.yaml", files["bad"]],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 2 and "cannot read contract file" in proc.stderr

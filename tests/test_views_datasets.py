@@ -1,7 +1,7 @@
 import pytest
+from simulate import SimulatedRun, play
 
 from registry.models import DatasetVersion
-from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db
 

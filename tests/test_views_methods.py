@@ -2,7 +2,6 @@
 
 import pytest
 from django.urls import reverse
-
 from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +11,10 @@ def test_every_page_refuses_methods_it_does_not_declare(client, operator):
     run = play(SimulatedRun("streaming-valid"), "valid", batches=2)
     client.force_login(operator)
     pages = [
-        reverse("scenarios"), reverse("run-list"), run.get_absolute_url(), reverse("dataset-list"),
+        reverse("scenarios"),
+        reverse("run-list"),
+        run.get_absolute_url(),
+        reverse("dataset-list"),
         reverse("dataset-detail", args=["demo.streaming.events_processed"]),
     ]
     for url in pages:

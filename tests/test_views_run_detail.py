@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from simulate import SimulatedRun, play
 
 from contracts.models import Contract
 from registry.models import DatasetVersion, MicroBatch, Run, RunEvent
 from registry.presenters import BATCH_WINDOW
-from simulate import SimulatedRun, play
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_a_reject_run_shows_the_quarantine_summary(client, viewer):
     assert "2 quarantined" in html
     assert "The reject sink activated at batch 1" in html
     assert "<strong>4</strong> rows quarantined, the first at batch 1" in html
-    assert "<code>value &gt;= 0</code></td><td class=\"num\">4</td>" in html
+    assert '<code>value &gt;= 0</code></td><td class="num">4</td>' in html
     assert "/datasets/demo.streaming.events_rejects/" in html
     assert "<code>/data/demo.streaming.events_rejects</code>" in html
 
@@ -72,8 +72,9 @@ def test_rows_committed_after_the_run_row_wait_for_their_event(client, viewer):
     sim = SimulatedRun("streaming-valid").start().gate()
     sim.batch(6)
     # A batch whose event is not in the log yet (as if read between the two).
-    MicroBatch.objects.create(run=sim.run, batch_id=7, status="ok", row_count=6,
-                              started_at=timezone.now(), finished_at=timezone.now())
+    MicroBatch.objects.create(
+        run=sim.run, batch_id=7, status="ok", row_count=6, started_at=timezone.now(), finished_at=timezone.now()
+    )
     client.force_login(viewer)
     html = page(client, sim.run)
     assert 'id="batch-main-0"' in html
@@ -105,10 +106,20 @@ def big_run(batches):
     sim = SimulatedRun("streaming-dq-rejects").start().gate()
     run, now = sim.run, timezone.now()
     MicroBatch.objects.bulk_create(
-        MicroBatch(run=run, batch_id=i, status="warn", row_count=6, violations=1, rejected_rows=1,
-                   metrics={"rules": [{"rule": "mustBeGreaterOrEqualTo", "column": "value", "failed": 1}],
-                            "reasons": {"value >= 0": 1}},
-                   started_at=now - timedelta(seconds=1), finished_at=now)
+        MicroBatch(
+            run=run,
+            batch_id=i,
+            status="warn",
+            row_count=6,
+            violations=1,
+            rejected_rows=1,
+            metrics={
+                "rules": [{"rule": "mustBeGreaterOrEqualTo", "column": "value", "failed": 1}],
+                "reasons": {"value >= 0": 1},
+            },
+            started_at=now - timedelta(seconds=1),
+            finished_at=now,
+        )
         for i in range(batches)
     )
     start = run.last_seq
@@ -119,8 +130,10 @@ def big_run(batches):
     Run.objects.filter(pk=run.pk).update(last_seq=start + batches)
     versions = []
     for mb in MicroBatch.objects.filter(run=run):
-        for fields in (sim.slice(mb.batch_id, "demo.streaming.events_processed", sim.output, 5, 0, "ok"),
-                       sim.slice(mb.batch_id, "demo.streaming.events_rejects", sim.rejects, 1, 0, "ok")):
+        for fields in (
+            sim.slice(mb.batch_id, "demo.streaming.events_processed", sim.output, 5, 0, "ok"),
+            sim.slice(mb.batch_id, "demo.streaming.events_rejects", sim.rejects, 1, 0, "ok"),
+        ):
             versions.append(DatasetVersion(run=run, micro_batch=mb, **fields))
     DatasetVersion.objects.bulk_create(versions)
     run.finish()
@@ -173,17 +186,33 @@ def test_a_run_that_failed_mid_stream_shows_where_it_stopped(client, viewer):
     client.force_login(viewer)
     html = page(client, sim.run)
     assert 'aria-current="step"' not in html
-    assert '<li class="stage stage-failed">' in html and "Streaming</span> <span class=\"stage-status\">failed" in html
+    assert '<li class="stage stage-failed">' in html and 'Streaming</span> <span class="stage-status">failed' in html
     assert "Run ended failed" in html
 
 
 def test_a_run_blocked_at_its_input_gate_shows_that_gate(client, viewer):
     sim = SimulatedRun().start()
-    sim.run.log("gate", {"verdict": "ok", "differences": [], "side": "input", "contract": "demo.streaming.events@0.1.0"})
-    sim.run.log("gate", {"verdict": "block", "side": "output", "contract": "demo.streaming.events_processed@0.1.0",
-                         "differences": [{"column": "value", "expected": "bigint", "found": "missing",
-                                          "verdict": "block", "problem": "required column is missing"}],
-                         "snapshot": [{"name": "timestamp", "type": "timestamp", "nullable": True}]})
+    sim.run.log(
+        "gate", {"verdict": "ok", "differences": [], "side": "input", "contract": "demo.streaming.events@0.1.0"}
+    )
+    sim.run.log(
+        "gate",
+        {
+            "verdict": "block",
+            "side": "output",
+            "contract": "demo.streaming.events_processed@0.1.0",
+            "differences": [
+                {
+                    "column": "value",
+                    "expected": "bigint",
+                    "found": "missing",
+                    "verdict": "block",
+                    "problem": "required column is missing",
+                }
+            ],
+            "snapshot": [{"name": "timestamp", "type": "timestamp", "nullable": True}],
+        },
+    )
     sim.run.finish("blocked", "schema gate")
     client.force_login(viewer)
     html = page(client, sim.run)

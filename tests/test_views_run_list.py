@@ -14,14 +14,23 @@ pytestmark = pytest.mark.django_db
 def make_runs(count, scenario="streaming-valid", status="ok"):
     start = timezone.now() - timedelta(days=1)
     return Run.objects.bulk_create(
-        Run(scenario=scenario, status=status, requested_seconds=8, started_at=start + timedelta(seconds=i),
-            finished_at=start + timedelta(seconds=i + 8))
+        Run(
+            scenario=scenario,
+            status=status,
+            requested_seconds=8,
+            started_at=start + timedelta(seconds=i),
+            finished_at=start + timedelta(seconds=i + 8),
+        )
         for i in range(count)
     )
 
 
 def listed(html):
-    return [line.split('href="/runs/')[1][:36] for line in html.split("\n") if 'data-label="Started"><a href="/runs/' in line]
+    return [
+        line.split('href="/runs/')[1][:36]
+        for line in html.split("\n")
+        if 'data-label="Started"><a href="/runs/' in line
+    ]
 
 
 def test_runs_are_listed_newest_first(client, viewer):
@@ -66,15 +75,16 @@ def test_pages_walk_older_and_back_newer_without_gaps_or_repeats(client, viewer)
     assert sorted(seen) == sorted(str(r.id) for r in runs)
     assert len(set(seen)) == len(seen)
     back = client.get("/runs/" + client.get(pages[-1]).context["page"].newer_link)
-    assert listed(back.content.decode()) == seen[RUNS_PER_PAGE: 2 * RUNS_PER_PAGE]
+    assert listed(back.content.decode()) == seen[RUNS_PER_PAGE : 2 * RUNS_PER_PAGE]
     assert "status=ok" in back.context["page"].older_link
 
 
 def test_a_page_costs_no_count_and_no_per_row_query(client, viewer):
     runs = make_runs(60)
     for run in runs[-RUNS_PER_PAGE:]:
-        MicroBatch.objects.create(run=run, batch_id=0, status="ok", row_count=6, started_at=run.started_at,
-                                  finished_at=run.started_at)
+        MicroBatch.objects.create(
+            run=run, batch_id=0, status="ok", row_count=6, started_at=run.started_at, finished_at=run.started_at
+        )
     client.force_login(viewer)
     client.get("/runs/")
     with CaptureQueriesContext(connection) as queries:
@@ -96,6 +106,7 @@ def test_empty_states_say_what_to_do_next(client, viewer):
     client.force_login(viewer)
     assert "No runs yet. Start one from" in client.get("/runs/").content.decode()
     assert "No run matches these filters" in client.get("/runs/?status=failed").content.decode()
+
 
 def test_an_older_page_starts_its_index_range_at_the_cursor(client, viewer):
     make_runs(RUNS_PER_PAGE + 5)

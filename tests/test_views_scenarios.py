@@ -4,9 +4,9 @@ import types
 import pytest
 from django.test import Client
 from django.urls import reverse
+from simulate import SimulatedRun
 
 from registry.models import Run
-from simulate import SimulatedRun
 
 pytestmark = pytest.mark.django_db
 RUN_VALID = reverse("scenario-run", args=["streaming-valid"])
@@ -73,7 +73,9 @@ def test_pressing_run_starts_the_run_and_redirects_to_its_page(client, operator,
     run = Run.objects.get()
     assert response.status_code == 302
     assert response["Location"] == run.get_absolute_url()
-    assert fake_runner == [{"key": "streaming-valid", "seconds": 8, "run_type": "observe", "user": operator, "via": "user"}]
+    assert fake_runner == [
+        {"key": "streaming-valid", "seconds": 8, "run_type": "observe", "user": operator, "via": "user"}
+    ]
 
 
 def test_the_options_reach_the_runner(client, operator, fake_runner):

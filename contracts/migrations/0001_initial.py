@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,35 +14,76 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Contract',
+            name="Contract",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('contract_id', models.CharField(help_text='The `id` of the ODCS document, e.g. demo.streaming.events.', max_length=200, unique=True, verbose_name='ODCS id')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "contract_id",
+                    models.CharField(
+                        help_text="The `id` of the ODCS document, e.g. demo.streaming.events.",
+                        max_length=200,
+                        unique=True,
+                        verbose_name="ODCS id",
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['contract_id'],
+                "ordering": ["contract_id"],
             },
         ),
         migrations.CreateModel(
-            name='ContractVersion',
+            name="ContractVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(help_text='Semantic version; must equal `version` in the document.', max_length=64)),
-                ('sort_key', models.CharField(db_index=True, editable=False, max_length=120)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('deprecated', 'Deprecated'), ('retired', 'Retired')], default='draft', max_length=16)),
-                ('api_version', models.CharField(editable=False, max_length=16, verbose_name='ODCS apiVersion')),
-                ('document', models.JSONField(help_text='The full ODCS document.')),
-                ('fingerprint', models.CharField(editable=False, max_length=64, verbose_name='sha256')),
-                ('lint', models.JSONField(blank=True, default=list, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('contract', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='contracts.contract')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "version",
+                    models.CharField(
+                        help_text="Semantic version; must equal `version` in the document.", max_length=64
+                    ),
+                ),
+                ("sort_key", models.CharField(db_index=True, editable=False, max_length=120)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("active", "Active"),
+                            ("deprecated", "Deprecated"),
+                            ("retired", "Retired"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("api_version", models.CharField(editable=False, max_length=16, verbose_name="ODCS apiVersion")),
+                ("document", models.JSONField(help_text="The full ODCS document.")),
+                ("fingerprint", models.CharField(editable=False, max_length=64, verbose_name="sha256")),
+                ("lint", models.JSONField(blank=True, default=list, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "contract",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="contracts.contract"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['contract__contract_id', '-sort_key'],
-                'constraints': [models.UniqueConstraint(fields=('contract', 'version'), name='unique_contract_version')],
+                "ordering": ["contract__contract_id", "-sort_key"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("contract", "version"), name="unique_contract_version")
+                ],
             },
         ),
     ]

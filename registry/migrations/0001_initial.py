@@ -8,132 +8,239 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contracts', '0001_initial'),
+        ("contracts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('contract', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='datasets', to='contracts.contract')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "contract",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="datasets",
+                        to="contracts.contract",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('scenario', models.CharField(max_length=64)),
-                ('run_type', models.CharField(choices=[('observe', 'Observe'), ('enforce', 'Enforce')], default='observe', max_length=16)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('ok', 'Ok'), ('warn', 'Warn'), ('blocked', 'Blocked'), ('failed', 'Failed'), ('interrupted', 'Interrupted')], default='running', max_length=16)),
-                ('reason', models.TextField(blank=True)),
-                ('requested_seconds', models.PositiveIntegerField()),
-                ('started_via', models.CharField(default='user', help_text='user, command or python', max_length=16)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('owner_host', models.CharField(blank=True, default='', max_length=255)),
-                ('owner_pid', models.PositiveIntegerField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('schema_gate', models.JSONField(blank=True, default=dict, help_text='Schema snapshot and differences found at the gate.')),
-                ('last_seq', models.PositiveIntegerField(default=0, help_text='Sequence number of the newest RunEvent.')),
-                ('contract_version', models.ForeignKey(blank=True, help_text='The output contract version the run was checked against.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='contracts.contractversion')),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("scenario", models.CharField(max_length=64)),
+                (
+                    "run_type",
+                    models.CharField(
+                        choices=[("observe", "Observe"), ("enforce", "Enforce")], default="observe", max_length=16
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("ok", "Ok"),
+                            ("warn", "Warn"),
+                            ("blocked", "Blocked"),
+                            ("failed", "Failed"),
+                            ("interrupted", "Interrupted"),
+                        ],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("requested_seconds", models.PositiveIntegerField()),
+                ("started_via", models.CharField(default="user", help_text="user, command or python", max_length=16)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("owner_host", models.CharField(blank=True, default="", max_length=255)),
+                ("owner_pid", models.PositiveIntegerField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "schema_gate",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Schema snapshot and differences found at the gate."
+                    ),
+                ),
+                (
+                    "last_seq",
+                    models.PositiveIntegerField(default=0, help_text="Sequence number of the newest RunEvent."),
+                ),
+                (
+                    "contract_version",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The output contract version the run was checked against.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="contracts.contractversion",
+                    ),
+                ),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
-                'permissions': [('start_run', 'Can start pipeline runs')],
+                "ordering": ["-started_at"],
+                "permissions": [("start_run", "Can start pipeline runs")],
             },
         ),
         migrations.CreateModel(
-            name='MicroBatch',
+            name="MicroBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(choices=[('main', 'Main'), ('rejects', 'Rejects')], default='main', max_length=16)),
-                ('batch_id', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('ok', 'Ok'), ('warn', 'Warn'), ('block', 'Block'), ('empty', 'Empty')], max_length=8)),
-                ('row_count', models.PositiveBigIntegerField(default=0)),
-                ('violations', models.PositiveBigIntegerField(default=0, help_text='Rows that broke at least one rule.')),
-                ('rejected_rows', models.PositiveBigIntegerField(default=0, help_text='Rows routed to the rejects dataset.')),
-                ('metrics', models.JSONField(blank=True, default=dict, help_text='Per-rule measurements.')),
-                ('progress', models.JSONField(blank=True, default=dict, help_text='Spark progress figures of the batch.')),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to='registry.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "stream",
+                    models.CharField(choices=[("main", "Main"), ("rejects", "Rejects")], default="main", max_length=16),
+                ),
+                ("batch_id", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("ok", "Ok"), ("warn", "Warn"), ("block", "Block"), ("empty", "Empty")], max_length=8
+                    ),
+                ),
+                ("row_count", models.PositiveBigIntegerField(default=0)),
+                (
+                    "violations",
+                    models.PositiveBigIntegerField(default=0, help_text="Rows that broke at least one rule."),
+                ),
+                (
+                    "rejected_rows",
+                    models.PositiveBigIntegerField(default=0, help_text="Rows routed to the rejects dataset."),
+                ),
+                ("metrics", models.JSONField(blank=True, default=dict, help_text="Per-rule measurements.")),
+                (
+                    "progress",
+                    models.JSONField(blank=True, default=dict, help_text="Spark progress figures of the batch."),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="batches", to="registry.run"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'micro-batches',
-                'ordering': ['run', 'stream', 'batch_id'],
+                "verbose_name_plural": "micro-batches",
+                "ordering": ["run", "stream", "batch_id"],
             },
         ),
         migrations.CreateModel(
-            name='DatasetVersion',
+            name="DatasetVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(help_text='Sorts by time: run start, run id, batch id.', max_length=128)),
-                ('status', models.CharField(choices=[('ok', 'Ok'), ('warn', 'Warn')], max_length=8)),
-                ('row_count', models.PositiveBigIntegerField()),
-                ('violations', models.PositiveBigIntegerField(default=0)),
-                ('path', models.CharField(max_length=1024)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('contract_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='dataset_versions', to='contracts.contractversion')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='registry.dataset')),
-                ('micro_batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dataset_versions', to='registry.microbatch')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dataset_versions', to='registry.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(help_text="Sorts by time: run start, run id, batch id.", max_length=128)),
+                ("status", models.CharField(choices=[("ok", "Ok"), ("warn", "Warn")], max_length=8)),
+                ("row_count", models.PositiveBigIntegerField()),
+                ("violations", models.PositiveBigIntegerField(default=0)),
+                ("path", models.CharField(max_length=1024)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "contract_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="dataset_versions",
+                        to="contracts.contractversion",
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="registry.dataset"
+                    ),
+                ),
+                (
+                    "micro_batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dataset_versions",
+                        to="registry.microbatch",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="dataset_versions", to="registry.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', '-created_at'],
+                "ordering": ["dataset", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='RunEvent',
+            name="RunEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('kind', models.CharField(max_length=32)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='registry.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.PositiveIntegerField()),
+                ("kind", models.CharField(max_length=32)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="registry.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'seq'],
+                "ordering": ["run", "seq"],
             },
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['status', '-started_at'], name='run_status_started'),
+            model_name="run",
+            index=models.Index(fields=["status", "-started_at"], name="run_status_started"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['scenario', '-started_at'], name='run_scenario_started'),
+            model_name="run",
+            index=models.Index(fields=["scenario", "-started_at"], name="run_scenario_started"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['-started_at'], name='run_started'),
+            model_name="run",
+            index=models.Index(fields=["-started_at"], name="run_started"),
         ),
         migrations.AddConstraint(
-            model_name='microbatch',
-            constraint=models.UniqueConstraint(fields=('run', 'stream', 'batch_id'), name='unique_run_stream_batch'),
+            model_name="microbatch",
+            constraint=models.UniqueConstraint(fields=("run", "stream", "batch_id"), name="unique_run_stream_batch"),
         ),
         migrations.AddIndex(
-            model_name='datasetversion',
-            index=models.Index(fields=['dataset', '-created_at'], name='version_dataset_created'),
+            model_name="datasetversion",
+            index=models.Index(fields=["dataset", "-created_at"], name="version_dataset_created"),
         ),
         migrations.AddConstraint(
-            model_name='datasetversion',
-            constraint=models.UniqueConstraint(fields=('dataset', 'version'), name='unique_dataset_version'),
+            model_name="datasetversion",
+            constraint=models.UniqueConstraint(fields=("dataset", "version"), name="unique_dataset_version"),
         ),
         migrations.AddConstraint(
-            model_name='runevent',
-            constraint=models.UniqueConstraint(fields=('run', 'seq'), name='unique_run_seq'),
+            model_name="runevent",
+            constraint=models.UniqueConstraint(fields=("run", "seq"), name="unique_run_seq"),
         ),
     ]

@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contracts', '0002_demo_contracts'),
-        ('registry', '0001_initial'),
+        ("contracts", "0002_demo_contracts"),
+        ("registry", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['scenario', 'status', '-started_at'], name='run_scenario_status_started'),
+            model_name="run",
+            index=models.Index(fields=["scenario", "status", "-started_at"], name="run_scenario_status_started"),
         ),
     ]

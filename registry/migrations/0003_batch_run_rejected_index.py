@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0002_run_scenario_status_index'),
+        ("registry", "0002_run_scenario_status_index"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='microbatch',
-            index=models.Index(condition=models.Q(('rejected_rows__gt', 0)), fields=['run', 'stream', 'batch_id'], name='batch_run_rejected'),
+            model_name="microbatch",
+            index=models.Index(
+                condition=models.Q(("rejected_rows__gt", 0)),
+                fields=["run", "stream", "batch_id"],
+                name="batch_run_rejected",
+            ),
         ),
     ]

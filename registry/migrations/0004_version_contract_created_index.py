@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contracts', '0002_demo_contracts'),
-        ('registry', '0003_batch_run_rejected_index'),
+        ("contracts", "0002_demo_contracts"),
+        ("registry", "0003_batch_run_rejected_index"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='datasetversion',
-            index=models.Index(fields=['contract_version', '-created_at'], include=('status',), name='version_contract_created'),
+            model_name="datasetversion",
+            index=models.Index(
+                fields=["contract_version", "-created_at"], include=("status",), name="version_contract_created"
+            ),
         ),
     ]

@@ -15,20 +15,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from processes import database_url_of_tests  # noqa: F401  (the browser tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
 def db(fn, *args, **kwargs):
     """Run a database call in a worker thread, away from Playwright's event loop."""
+
     def call():
         try:
             return fn(*args, **kwargs)
@@ -63,13 +68,21 @@ def serving(name, **env_overrides):
     """Serve the site with daphne from another process, as in production: HTTP and websockets."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="dc43site.settings", DEBUG="true",
-               DC43_WARM_SPARK="false", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="dc43site.settings",
+        DEBUG="true",
+        DC43_WARM_SPARK="false",
+        PYTHONUNBUFFERED="1",
+    )
     env.update(env_overrides)
-    log = open(ARTIFACTS / f"{name}.log", "ab")
+    log = open(ARTIFACTS / f"{name}.log", "ab")  # noqa: SIM115 (held open for the server's whole life, closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dc43site.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -6,7 +6,6 @@ when REDIS_URL is set), never through the site's own memory.
 """
 
 import pytest
-
 from browser.conftest import db, log_in, screenshot
 from simulate import SimulatedRun, play_in_thread
 
@@ -54,7 +53,9 @@ def test_healthy_run_badges_appear_one_by_one_and_the_status_turns_ok(operator, 
     screenshot(page, "simulated-streaming-valid")
 
 
-def test_reject_run_shows_warning_badges_with_quarantined_counts_and_the_reject_sink_milestone(operator, browser, site_url):
+def test_reject_run_shows_warning_badges_with_quarantined_counts_and_the_reject_sink_milestone(
+    operator, browser, site_url
+):
     sim = db(lambda: SimulatedRun("streaming-dq-rejects", user=operator).start())
     page = log_in(browser, site_url, operator, "pw-operator")
     watch(page, site_url + sim.run.get_absolute_url())
@@ -123,8 +124,9 @@ def test_a_dropped_connection_resumes_where_it_was(operator, browser, site_url):
     thread.join()
 
     assert badge_ids(page) == [f"batch-main-{i}" for i in range(6)]
-    assert page.locator("table.versions tbody tr").count() == len(set(page.eval_on_selector_all(
-        "table.versions tbody tr", "els => els.map(e => e.id)")))
+    assert page.locator("table.versions tbody tr").count() == len(
+        set(page.eval_on_selector_all("table.versions tbody tr", "els => els.map(e => e.id)"))
+    )
     assert_not_reloaded(page)
 
 

@@ -1,7 +1,6 @@
 """The pages around the live run, in Chromium at laptop width."""
 
 import pytest
-
 from browser.conftest import db, log_in, screenshot
 from simulate import SimulatedRun, play
 

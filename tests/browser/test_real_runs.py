@@ -8,14 +8,15 @@ import importlib.util
 import re
 
 import pytest
-
-from browser.conftest import db, log_in, screenshot, serving, database_url_of_tests
+from browser.conftest import database_url_of_tests, db, log_in, screenshot, serving
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.spark,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(importlib.util.find_spec("pipelines.runner") is None, reason="pipelines.runner is not there yet"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("pipelines.runner") is None, reason="pipelines.runner is not there yet"
+    ),
 ]
 RUN_PAGE = re.compile(r".*/runs/[0-9a-f-]{36}/$")
 FINISHED = "#run-header .status-ok, #run-header .status-warn, #run-header .status-blocked, #run-header .status-failed"
@@ -26,8 +27,13 @@ def spark_site_url(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         database_url = database_url_of_tests()
     data = tmp_path_factory.mktemp("site-data")
-    with serving("spark-server", DATABASE_URL=database_url, DC43_WARM_SPARK="true",
-                 DC43_DATA_ROOT=str(data / "data"), DC43_CHECKPOINT_ROOT=str(data / "checkpoints")) as url:
+    with serving(
+        "spark-server",
+        DATABASE_URL=database_url,
+        DC43_WARM_SPARK="true",
+        DC43_DATA_ROOT=str(data / "data"),
+        DC43_CHECKPOINT_ROOT=str(data / "checkpoints"),
+    ) as url:
         yield url
 
 

@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("key", nargs="?", help="scenario key (see --list)")
-        parser.add_argument("--seconds", type=int, help="how long the stream runs once its first trigger fired (1..3600)")
+        parser.add_argument(
+            "--seconds", type=int, help="how long the stream runs once its first trigger fired (1..3600)"
+        )
         parser.add_argument("--run-type", choices=RUN_TYPES, help="observe or enforce (default: the scenario's)")
         parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object at the end")
         parser.add_argument("--list", dest="list_only", action="store_true", help="list the scenarios and exit")
@@ -110,8 +112,13 @@ class Command(BaseCommand):
             "rows": totals["rows"],
             "rejected": totals["rejected"],
             "dataset_versions": [
-                {"dataset": v.dataset.name, "version": v.version, "status": v.status, "row_count": v.row_count,
-                 "path": v.path}
+                {
+                    "dataset": v.dataset.name,
+                    "version": v.version,
+                    "status": v.status,
+                    "row_count": v.row_count,
+                    "path": v.path,
+                }
                 for v in versions
             ],
         }

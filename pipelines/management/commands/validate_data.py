@@ -22,13 +22,24 @@ class Command(BaseCommand):
         return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
 
     def add_arguments(self, parser):
-        parser.add_argument("args", nargs="+", metavar="CONTRACT_ID PATH", help="contract id and data path (or only PATH with --contract-file)")
+        parser.add_argument(
+            "args",
+            nargs="+",
+            metavar="CONTRACT_ID PATH",
+            help="contract id and data path (or only PATH with --contract-file)",
+        )
         parser.add_argument("--version", dest="contract_version", help="contract version (default: newest active)")
         parser.add_argument("--contract-file", help="an ODCS YAML/JSON file to use instead of a stored contract")
-        parser.add_argument("--format", choices=FORMATS, help="data format (default: from the path's extension, else parquet)")
+        parser.add_argument(
+            "--format", choices=FORMATS, help="data format (default: from the path's extension, else parquet)"
+        )
         parser.add_argument("--object", dest="object_name", help="schema object to check (default: the first)")
-        parser.add_argument("--run-type", choices=(ENFORCE, OBSERVE), default=ENFORCE, help="how failures are judged (default: enforce)")
-        parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object instead of tables")
+        parser.add_argument(
+            "--run-type", choices=(ENFORCE, OBSERVE), default=ENFORCE, help="how failures are judged (default: enforce)"
+        )
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="print one JSON object instead of tables"
+        )
 
     def handle(self, *args, contract_version, contract_file, format, object_name, run_type, as_json, **options):
         document, path = self.contract_and_path(args, contract_version, contract_file)
@@ -80,13 +91,17 @@ class Command(BaseCommand):
             try:
                 text = Path(contract_file).read_text()
             except OSError as exc:
-                raise CommandError(f"cannot read contract file {contract_file}: {exc.strerror}", returncode=EXIT_BAD_INPUT) from None
+                raise CommandError(
+                    f"cannot read contract file {contract_file}: {exc.strerror}", returncode=EXIT_BAD_INPUT
+                ) from None
             try:
                 return odcs.parse(text).document, args[0]
             except odcs.ContractInvalid as exc:
                 raise CommandError(f"invalid contract file {contract_file}: {exc}", returncode=EXIT_BAD_INPUT) from None
         if len(args) != 2:
-            raise CommandError("give CONTRACT_ID and PATH (or --contract-file FILE and PATH)", returncode=EXIT_BAD_INPUT)
+            raise CommandError(
+                "give CONTRACT_ID and PATH (or --contract-file FILE and PATH)", returncode=EXIT_BAD_INPUT
+            )
         contract_id, path = args
         try:
             return ContractVersion.objects.resolve(contract_id, version).document, path
@@ -107,7 +122,9 @@ class Command(BaseCommand):
             df = reader.format(format).load(path)
             df.schema  # noqa: B018  (resolves the files now, so a bad path is bad input, not a crash later)
         except Exception as exc:
-            raise CommandError(f"cannot read {path} as {format}: {_first_line(exc)}", returncode=EXIT_BAD_INPUT) from None
+            raise CommandError(
+                f"cannot read {path} as {format}: {_first_line(exc)}", returncode=EXIT_BAD_INPUT
+            ) from None
         return df
 
     def print_tables(self, report):
@@ -115,8 +132,12 @@ class Command(BaseCommand):
         w(f"contract {report['contract']} {report['version']} · {report['path']} · {report['rows']} rows")
         if report["schema"]:
             w("\nschema differences")
-            w(_table(["column", "expected", "found", "verdict", "problem"],
-                     [[d["column"], d["expected"], d["found"], d["verdict"], d["problem"]] for d in report["schema"]]))
+            w(
+                _table(
+                    ["column", "expected", "found", "verdict", "problem"],
+                    [[d["column"], d["expected"], d["found"], d["verdict"], d["problem"]] for d in report["schema"]],
+                )
+            )
         else:
             w("\nschema: matches the contract")
         w("\nrules")
