@@ -35,9 +35,6 @@ class Contract(models.Model):
     def get_absolute_url(self):
         return reverse("contract-detail", args=[self.contract_id])
 
-    def latest_version(self):
-        return self.versions.order_by("-sort_key").first()
-
 
 class ContractVersionQuerySet(models.QuerySet):
     def resolve(self, contract_id, version=None):
