@@ -79,7 +79,7 @@ def warm_in_background():
 def warm_streaming(spark, batches=2):
     from pyspark.sql import functions as F
 
-    from contracts.checks import compile_contract
+    from contracts.checks import OBSERVE, compile_contract
     from contracts.demo import demo_contracts
     from pipelines.checks import BatchChecks
 
@@ -92,7 +92,7 @@ def warm_streaming(spark, batches=2):
         .load()
         .withColumn("quality_flag", F.lit("valid"))
     )
-    checks = BatchChecks(compile_contract(output), source.schema, "observe")
+    checks = BatchChecks(compile_contract(output), source.schema, OBSERVE)
     done, seen = threading.Event(), []
 
     def batch(df, batch_id):

@@ -24,7 +24,7 @@ from contracts.models import ContractVersion
 from pipelines import storage
 from pipelines.checks import REASONS, BatchChecks, schema_gate
 from pipelines.errors import first_line
-from registry.models import BatchStatus, Dataset, EventKind, MicroBatch, RunStatus, Stage, StageStatus
+from registry.models import BatchStatus, Dataset, EventKind, MicroBatch, RunStatus, Stage, StageStatus, VersionStatus
 
 logger = logging.getLogger("dc43.streaming")
 
@@ -206,7 +206,7 @@ class BatchWriter:
                 {
                     "dataset": self.output.dataset,
                     "version": version,
-                    "status": "warn" if failing or status == BatchStatus.WARN else "ok",
+                    "status": VersionStatus.WARN if failing or status == BatchStatus.WARN else VersionStatus.OK,
                     "contract_version": self.output.contract_version,
                     "row_count": out_rows,
                     "violations": 0 if self.rejects else failing,
@@ -261,7 +261,7 @@ class BatchWriter:
         reject_slice = {
             "dataset": self.rejects.dataset,
             "version": version,
-            "status": "ok",
+            "status": VersionStatus.OK,
             "contract_version": self.rejects.contract_version,
             "row_count": rejected,
             "violations": 0,

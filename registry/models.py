@@ -16,7 +16,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from contracts.checks import VERDICTS, RunType, Verdict, worst  # noqa: F401 (VERDICTS: summary ranks by it)
+from contracts.checks import VERDICTS, RunType, Verdict, worst
 from contracts.models import Contract, ContractVersion
 
 HOSTNAME = socket.gethostname()
@@ -70,9 +70,8 @@ class StageStatus(models.TextChoices):
     SKIPPED = "skipped"
 
 
-class VersionStatus(models.TextChoices):
-    OK = "ok"
-    WARN = "warn"
+# A published slice passed (ok) or carries rows that broke a non-blocking rule (warn): a blocked batch publishes none.
+VersionStatus = models.TextChoices("VersionStatus", [(v.name, v.value) for v in Verdict if v != Verdict.BLOCK])
 
 
 class Dataset(models.Model):
