@@ -13,7 +13,7 @@ def demo_contracts():
 
 def load_demo_contracts(contract_model, version_model):
     """Create the demo contracts that are missing; never touches existing versions. Returns how many it created."""
-    from contracts.models import version_sort_key
+    from contracts.models import derived_fields
 
     created = 0
     for parsed in demo_contracts():
@@ -26,10 +26,7 @@ def load_demo_contracts(contract_model, version_model):
             defaults={
                 "status": parsed.document.get("status", "draft"),
                 "document": parsed.document,
-                "fingerprint": parsed.fingerprint,
-                "sort_key": version_sort_key(parsed.version),
-                "api_version": parsed.api_version,
-                "lint": parsed.lint,
+                **derived_fields(parsed.version, parsed.document),
             },
         )
         created += made

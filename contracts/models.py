@@ -19,6 +19,19 @@ def version_sort_key(version):
     return f"{numbers}.{pre if pre else '~'}"
 
 
+def derived_fields(version, document):
+    """The fields a version row derives from its number and document (raises odcs.ContractInvalid).
+
+    `save()` sets them; the demo loader, which runs in a migration on historical models whose
+    `save()` is Django's own, passes them in."""
+    return {
+        "sort_key": version_sort_key(version),
+        "fingerprint": odcs.fingerprint(document),
+        "api_version": odcs.normalise_api_version(document.get("apiVersion", "")),
+        "lint": odcs.validate(document).lint,
+    }
+
+
 class Contract(models.Model):
     contract_id = models.CharField(
         "ODCS id", max_length=200, unique=True, help_text="The `id` of the ODCS document, e.g. demo.streaming.events."
@@ -34,9 +47,6 @@ class Contract(models.Model):
 
     def get_absolute_url(self):
         return reverse("contract-detail", args=[self.contract_id])
-
-    def latest_version(self):
-        return self.versions.order_by("-sort_key").first()
 
 
 class ContractVersionQuerySet(models.QuerySet):
@@ -95,13 +105,12 @@ class ContractVersion(models.Model):
             raise ValidationError(frozen)
         if self.contract_id is None and ContractVersion.contract.is_cached(self) and self.contract._state.adding:
             self.contract.save()
-        self.sort_key = version_sort_key(self.version)
-        self.fingerprint = odcs.fingerprint(self.document)
-        self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))
         try:
-            self.lint = odcs.validate(self.document).lint
+            derived = derived_fields(self.version, self.document)
         except odcs.ContractInvalid as exc:
             raise ValidationError([str(p) for p in exc.problems]) from None
+        for name, value in derived.items():
+            setattr(self, name, value)
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):

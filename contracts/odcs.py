@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import yaml
 
+from contracts.values import is_number
+
 SUPPORTED_API_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0")
 LOGICAL_TYPES_30 = ("string", "date", "number", "integer", "object", "array", "boolean")
 LOGICAL_TYPES_31 = LOGICAL_TYPES_30 + ("timestamp", "time")
@@ -260,7 +262,7 @@ def _quality_problems(item, where):
         if op in NUMERIC_OPERATORS and (isinstance(value, bool) or not isinstance(value, (int, float))):
             problems.append(Problem(f"{where}.{op}", f"must be a number, got {value!r}"))
         if op in RANGE_OPERATORS:
-            if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
+            if not (isinstance(value, list) and len(value) == 2 and all(is_number(v) for v in value)):
                 problems.append(Problem(f"{where}.{op}", f"must be a list of two numbers, got {value!r}"))
             elif value[0] > value[1]:
                 problems.append(Problem(f"{where}.{op}", f"the smaller bound comes first, got {value!r}"))
@@ -284,10 +286,6 @@ def _quality_problems(item, where):
         if not operators and not metric and not item.get("rule"):
             problems.append(Problem(where, "a library rule needs a metric (or rule) or an operator"))
     return problems
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # --- lint: departures from the official JSON Schema of the document's apiVersion ---

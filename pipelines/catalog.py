@@ -1,15 +1,19 @@
-"""The demo scenarios, as data: what the page, the command and the API offer.
+"""The demo scenarios, as data: what the page, the command and the API offer, and what a run does.
 
-No pyspark here: the scenarios page reads this without starting a JVM.
+No pyspark here: the scenarios page reads this without starting a JVM. A scenario names its
+transform by dotted path; only the runner imports it (pipelines/transforms.py imports pyspark).
 """
 
 from dataclasses import dataclass
+
+from contracts.checks import RunType
 
 INPUT_CONTRACT = "demo.streaming.events"
 OUTPUT_CONTRACT = "demo.streaming.events_processed"
 REJECTS_CONTRACT = "demo.streaming.events_rejects"
 DEMO_VERSION = "0.1.0"
-RUN_TYPES = ("observe", "enforce")
+# Spark's rate source, as dc43's demo reads it.
+RATE_OPTIONS = {"rowsPerSecond": 6, "numPartitions": 1}
 MIN_SECONDS, MAX_SECONDS = 1, 3600
 
 
@@ -21,7 +25,12 @@ class Scenario:
     shows: str
     default_seconds: int
     default_run_type: str
-    routes_rejects: bool = False
+    transform: str  # dotted path of a function DataFrame -> DataFrame, applied to the source
+    rejects_contract: str | None = None  # where rows failing a row rule go; None keeps them in the output
+
+    @property
+    def routes_rejects(self):
+        return self.rejects_contract is not None
 
 
 SCENARIOS = {
@@ -33,7 +42,8 @@ SCENARIOS = {
             summary="Spark's rate source, 6 rows/s, tagged quality_flag = 'valid'.",
             shows="Every micro-batch passes the output contract and publishes a dataset version.",
             default_seconds=8,
-            default_run_type="observe",
+            default_run_type=RunType.OBSERVE,
+            transform="pipelines.transforms.healthy",
         ),
         Scenario(
             key="streaming-dq-rejects",
@@ -41,8 +51,9 @@ SCENARIOS = {
             summary="Every fourth row gets a negative value and quality_flag = 'warning'.",
             shows="Rows failing value >= 0 go to the rejects dataset with their reasons; the rest reach the output.",
             default_seconds=8,
-            default_run_type="observe",
-            routes_rejects=True,
+            default_run_type=RunType.OBSERVE,
+            transform="pipelines.transforms.with_bad_rows",
+            rejects_contract=REJECTS_CONTRACT,
         ),
         Scenario(
             key="streaming-schema-break",
@@ -50,7 +61,8 @@ SCENARIOS = {
             summary="The required column `value` is dropped before the write.",
             shows="The schema gate blocks the run before any streaming query starts; nothing is published.",
             default_seconds=3,
-            default_run_type="enforce",
+            default_run_type=RunType.ENFORCE,
+            transform="pipelines.transforms.schema_break",
         ),
     ]
 }
@@ -65,6 +77,6 @@ def check_run_request(key, seconds, run_type):
     run_type = scenario.default_run_type if run_type is None else run_type
     if isinstance(seconds, bool) or not isinstance(seconds, int) or not MIN_SECONDS <= seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a whole number from {MIN_SECONDS} to {MAX_SECONDS}, got {seconds!r}")
-    if run_type not in RUN_TYPES:
-        raise ValueError(f"unknown run_type {run_type!r}; choose one of: {', '.join(RUN_TYPES)}")
+    if run_type not in RunType.values:
+        raise ValueError(f"unknown run_type {run_type!r}; choose one of: {', '.join(RunType.values)}")
     return scenario, seconds, run_type

@@ -11,7 +11,6 @@ import itertools
 import logging
 import re
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
@@ -20,11 +19,11 @@ from contracts.checks import (
     METRIC,
     ROW,
     SKIPPED,
-    Rule,
     compare_schema,
     judge,
     worst,
 )
+from pipelines.errors import first_line
 
 logger = logging.getLogger("dc43.checks")
 
@@ -218,7 +217,7 @@ class BatchChecks:
                     measured[rule.name] = sql_value(df, rule)
             except Exception as exc:
                 logger.warning("rule %s could not run: %s", rule.name, exc)
-                measured[rule.name] = {"error": f"could not run: {_first_line(exc)}"}
+                measured[rule.name] = {"error": f"could not run: {first_line(exc)}"}
         return measured
 
     def judge(self, measured):
@@ -265,9 +264,4 @@ def measure(df, compiled, run_type=ENFORCE):
     return checks.judge(checks.measure_static(df))
 
 
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-__all__ = ["BatchChecks", "measure", "schema_gate", "schema_fields", "AnalysisException", "Rule", "REASONS"]
+__all__ = ["BatchChecks", "measure", "schema_gate", "schema_fields", "REASONS"]

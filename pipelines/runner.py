@@ -9,13 +9,21 @@ import threading
 import time
 
 from django.db import close_old_connections, connection
+from django.utils.module_loading import import_string
 
-from pipelines.catalog import DEMO_VERSION, OUTPUT_CONTRACT, check_run_request
-from registry.models import Run, RunStatus, owner_fields
+from contracts.checks import ENFORCE, Verdict
+from pipelines.catalog import DEMO_VERSION, INPUT_CONTRACT, OUTPUT_CONTRACT, RATE_OPTIONS, SCENARIOS, check_run_request
+from registry.models import EventKind, Run, RunStatus, Stage, StageStatus, owner_fields
 
 logger = logging.getLogger("dc43.runner")
 HEARTBEAT_SECONDS = 5
 FIRST_BATCH_TIMEOUT = 120
+# What the read stage says once the source passed its input gate, by the gate's verdict.
+INPUT_GATE_DETAIL = {
+    Verdict.OK: "source matches the input contract",
+    Verdict.WARN: "source differs from the input contract without breaking it",
+    Verdict.BLOCK: "source breaks the input contract; observed, the run goes on",
+}
 _runners = {}
 _runners_lock = threading.Lock()
 
@@ -31,11 +39,19 @@ def start_run(key, *, seconds=None, run_type=None, user=None, via="user"):
         started_via=via,
         **owner_fields(),
     )
-    run.log("started", {"scenario": scenario.key, "run_type": run_type, "seconds": seconds})
+    run.log(EventKind.STARTED, {"scenario": scenario.key, "run_type": run_type, "seconds": seconds})
     runner = Runner(run)
     with _runners_lock:
         _runners[run.id] = runner
     runner.start()
+    return run
+
+
+def run_streaming_scenario(key, seconds=None, run_type=None, user=None, via="python"):
+    """Run a scenario and wait for it: returns the finished Run. Bad input raises ValueError, recording nothing."""
+    run = start_run(key, seconds=seconds, run_type=run_type, user=user, via=via)
+    wait_for(run)
+    run.refresh_from_db()
     return run
 
 
@@ -57,11 +73,6 @@ def stop_run(run, reason):
     runner = runner_for(run)
     if runner is not None:
         runner.request_stop(reason)
-
-
-def active_runs():
-    with _runners_lock:
-        return [r.record for r in _runners.values() if r.is_alive()]
 
 
 class Runner(threading.Thread):
@@ -90,29 +101,34 @@ class Runner(threading.Thread):
             connection.close()
 
     def execute(self):
-        from pipelines import scenarios
+        # Spark comes in here, on the runner's thread: pages that import the runner never start a JVM.
         from pipelines.progress import follow
         from pipelines.spark import get_spark
-        from pipelines.streaming import write_stream_with_contract
+        from pipelines.streaming import block_at_gate, read_stream_gated, write_stream_with_contract
 
         run = self.record
+        scenario = SCENARIOS[run.scenario]
         close_old_connections()
-        run.log("stage", {"stage": "setup", "status": "active", "detail": "starting Spark"})
+        run.stage(Stage.SETUP, StageStatus.ACTIVE, "starting Spark")
         spark = get_spark()
-        run.log("stage", {"stage": "setup", "status": "done", "detail": f"Spark {spark.version}"})
-        run.log("stage", {"stage": "read", "status": "active", "detail": "rate source, 6 rows/s"})
-        events = scenarios.read_rate_source(spark, run)
-        shaped, rejects = scenarios.SHAPES[run.scenario](events)
-        run.log("stage", {"stage": "read", "status": "done", "detail": "source matches the input contract"})
+        run.stage(Stage.SETUP, StageStatus.DONE, f"Spark {spark.version}")
+        run.stage(Stage.READ, StageStatus.ACTIVE, f"rate source, {RATE_OPTIONS['rowsPerSecond']} rows/s")
+        events, gate = read_stream_gated(
+            spark, INPUT_CONTRACT, DEMO_VERSION, format="rate", options=RATE_OPTIONS, run=run
+        )
+        if gate["verdict"] == Verdict.BLOCK and run.run_type == ENFORCE:
+            return block_at_gate(run, gate, Stage.READ, "input schema gate")
+        shaped = import_string(scenario.transform)(events)
+        run.stage(Stage.READ, StageStatus.DONE, INPUT_GATE_DETAIL[gate["verdict"]])
         if self.stop_requested.is_set():
             return self.finish_interrupted()
         self.query = write_stream_with_contract(
-            shaped, OUTPUT_CONTRACT, DEMO_VERSION, run=run, run_type=run.run_type, rejects=rejects
+            shaped, OUTPUT_CONTRACT, DEMO_VERSION, run=run, run_type=run.run_type, rejects=scenario.rejects_contract
         )
         if self.query is None:
             return  # the gate blocked the run and finished it
         follow(spark, self.query.query, run)
-        run.log("stage", {"stage": "streaming", "status": "active", "detail": f"window of {run.requested_seconds} s"})
+        run.stage(Stage.STREAMING, StageStatus.ACTIVE, f"window of {run.requested_seconds} s")
         self.watch()
 
     def watch(self):
@@ -131,18 +147,15 @@ class Runner(threading.Thread):
         self.stop_query()
         error = query.exception()
         if error:
-            run.log("stage", {"stage": "streaming", "status": "failed", "detail": error})
+            run.stage(Stage.STREAMING, StageStatus.FAILED, error)
             run.finish(RunStatus.FAILED, error)
         elif self.stop_requested.is_set():
             self.finish_interrupted()
         else:
             status = run.derived_status()
             reason = query.writer.block_reason if status == RunStatus.BLOCKED else ""
-            run.log(
-                "stage",
-                {"stage": "streaming", "status": "done", "detail": f"{query.writer.batches_started} micro-batches"},
-            )
-            run.log("stage", {"stage": "complete", "status": "done", "detail": status})
+            run.stage(Stage.STREAMING, StageStatus.DONE, f"{query.writer.batches_started} micro-batches")
+            run.stage(Stage.COMPLETE, StageStatus.DONE, status)
             run.finish(status, reason)
 
     def should_stop(self):
@@ -152,7 +165,7 @@ class Runner(threading.Thread):
         )
 
     def finish_interrupted(self):
-        self.record.log("stage", {"stage": "streaming", "status": "failed", "detail": self.stop_reason})
+        self.record.stage(Stage.STREAMING, StageStatus.FAILED, self.stop_reason)
         self.record.finish(RunStatus.INTERRUPTED, self.stop_reason or "stopped")
 
     def stop_query(self):

@@ -61,13 +61,6 @@ def _build():
     return session
 
 
-_warm = threading.Event()
-
-
-def is_warm():
-    return _warm.is_set()
-
-
 def warm_in_background():
     """Start the session off the request path and drive one tiny stream through the governed write's
     code path (rate source, checks, observe, parquet), so the first Run finds all of it loaded."""
@@ -76,7 +69,6 @@ def warm_in_background():
         try:
             started = time.monotonic()
             warm_streaming(get_spark())
-            _warm.set()
             logger.info("SparkSession is warm (%.1f s)", time.monotonic() - started)
         except Exception:
             logger.warning("could not warm the SparkSession", exc_info=True)
@@ -87,7 +79,7 @@ def warm_in_background():
 def warm_streaming(spark, batches=2):
     from pyspark.sql import functions as F
 
-    from contracts.checks import compile_contract
+    from contracts.checks import OBSERVE, compile_contract
     from contracts.demo import demo_contracts
     from pipelines.checks import BatchChecks
 
@@ -100,7 +92,7 @@ def warm_streaming(spark, batches=2):
         .load()
         .withColumn("quality_flag", F.lit("valid"))
     )
-    checks = BatchChecks(compile_contract(output), source.schema, "observe")
+    checks = BatchChecks(compile_contract(output), source.schema, OBSERVE)
     done, seen = threading.Event(), []
 
     def batch(df, batch_id):

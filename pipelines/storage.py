@@ -33,10 +33,6 @@ class FileSystem:
         jpath = self.jvm.org.apache.hadoop.fs.Path(path)
         return jpath.getFileSystem(self.conf), jpath
 
-    def exists(self, path):
-        fs, jpath = self._fs(path)
-        return fs.exists(jpath)
-
     def delete(self, path):
         fs, jpath = self._fs(path)
         if fs.exists(jpath):

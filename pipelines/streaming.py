@@ -12,20 +12,21 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from pyspark.sql import functions as F
 
-from contracts.checks import ENFORCE, compile_contract
+from contracts.checks import ENFORCE, BatchVerdict, Verdict, compile_contract
 from contracts.models import ContractVersion
 from pipelines import storage
 from pipelines.checks import REASONS, BatchChecks, schema_gate
-from registry.models import BatchStatus, Dataset, MicroBatch, RunStatus
+from pipelines.errors import first_line
+from registry.models import BatchStatus, Dataset, EventKind, MicroBatch, RunStatus, Stage, StageStatus, VersionStatus
 
 logger = logging.getLogger("dc43.streaming")
-MAX_REJECT_SAMPLE = 5
 
 
 class ContractError(ValueError):
@@ -40,25 +41,64 @@ def resolve_contract(contract_id, version=None):
     return contract_version, compile_contract(contract_version.document)
 
 
-def read_stream_with_contract(
+def read_stream_with_contract(spark, contract_id, version=None, **source):
+    """Read a streaming source and check its schema against the input contract; returns the DataFrame.
+
+    `source` takes the keywords of `read_stream_gated`; with a `run`, the input gate is logged to it.
+    """
+    return read_stream_gated(spark, contract_id, version, **source)[0]
+
+
+def read_stream_gated(
     spark, contract_id, version=None, *, format="rate", options=None, path=None, schema=None, run=None
 ):
-    """Read a streaming source and check its schema against the input contract.
-
-    Returns the streaming DataFrame with `dc43_contract` (the input ContractVersion) and
-    `dc43_gate` (the gate's result) attached. With a `run`, the input gate is logged to it.
-    """
-    contract_version, compiled = resolve_contract(contract_id, version)
+    """`read_stream_with_contract`, returning (DataFrame, the input gate's result) for a caller that acts on it."""
+    _, compiled = resolve_contract(contract_id, version)
     reader = spark.readStream.format(format).options(**{k: str(v) for k, v in (options or {}).items()})
     if schema is not None:
         reader = reader.schema(schema)
     df = reader.load(path) if path else reader.load()
     gate = schema_gate(df.schema, compiled)
     if run is not None:
-        run.log("gate", {**gate, "side": "input"})
-    df.dc43_contract = contract_version
-    df.dc43_gate = gate
-    return df
+        run.log(EventKind.GATE, {**gate, "side": "input"})
+    return df, gate
+
+
+def block_at_gate(run, gate, stage, gate_name="schema gate"):
+    """End a run `blocked` by a gate, before any streaming query starts, with the breaking differences as reason."""
+    reason = f"{gate_name} blocked the stream: " + "; ".join(
+        f"{d['column']}: {d['problem']} (expected {d['expected'] or 'any'}, found {d['found']})"
+        for d in gate["differences"]
+        if d["verdict"] == Verdict.BLOCK
+    )
+    run.stage(stage, StageStatus.BLOCKED, reason)
+    run.stage(Stage.COMPLETE, StageStatus.BLOCKED, "no streaming query started")
+    run.finish(RunStatus.of_verdict(gate["verdict"]), reason)
+
+
+@dataclass
+class Rejects:
+    """What became of a batch's failing rows: counted per rule, and written to a staged slice when any."""
+
+    rows: int = 0
+    broken: dict = field(default_factory=dict)  # rule name -> failing rows
+    staging: str = ""
+    slice: dict | None = None  # the DatasetVersion fields of the slice, once published
+    sample: list | None = None
+
+
+@dataclass
+class BatchRecord:
+    """A processed micro-batch, as `BatchWriter.record` writes it to the registry."""
+
+    batch_id: int
+    started: object  # datetime
+    clock: float  # perf_counter at the start, for the batch's duration
+    status: str
+    verdict: BatchVerdict
+    timings: dict
+    rejects: Rejects = field(default_factory=Rejects)
+    slices: list = field(default_factory=list)
 
 
 @dataclass
@@ -105,7 +145,7 @@ class BatchWriter:
                 self.process(batch_df, batch_id)
                 self.first_done.set()
             except Exception as exc:
-                self.error = f"batch {batch_id} failed: {type(exc).__name__}: {_first_line(exc)}"
+                self.error = f"batch {batch_id} failed: {type(exc).__name__}: {first_line(exc, 500)}"
                 logger.error("run %s: %s\n%s", self.run.id, self.error, traceback.format_exc())
                 raise
             finally:
@@ -136,10 +176,10 @@ class BatchWriter:
         measured = checks.counts_from(observation.get)
         rows = measured["rows"]
         timings = {"write_output": round(time.perf_counter() - clock, 4)}
-        rejected, reject_slice, sample = 0, None, None
+        rejects = Rejects()
         if routing and rows:
-            rejected, reject_slice, sample, broken = self.write_rejects(batch_df, batch_id, version)
-            measured.update(broken, violations=rejected)
+            rejects = self.write_rejects(batch_df, batch_id, version)
+            measured.update(rejects.broken, violations=rejects.rows)
             timings["write_rejects"] = round(time.perf_counter() - clock - timings["write_output"], 4)
         elif measured["violations"]:
             measured.update(checks.rule_counts(batch_df.where(checks.failing())))
@@ -148,25 +188,25 @@ class BatchWriter:
 
         if rows == 0:
             fs.delete(out_staging)
-            self.record(batch_id, started, clock, BatchStatus.EMPTY, verdict, 0, [], timings, None)
+            self.record(BatchRecord(batch_id, started, clock, BatchStatus.EMPTY, verdict, timings))
             return
 
         status = verdict.verdict  # ok / warn / block: the batch vocabulary
         failing = measured["violations"]
         to_publish = []
-        if reject_slice:
-            to_publish.append((reject_slice["_staging"], reject_slice["path"]))
+        if rejects.slice:
+            to_publish.append((rejects.staging, rejects.slice["path"]))
         slices = []
         if status == BatchStatus.BLOCK:
             # Enforce: the failing rows must not reach the output, so nothing of this batch does.
             fs.delete(out_staging)
         else:
-            out_rows = rows - rejected if self.rejects else rows
+            out_rows = rows - rejects.rows if self.rejects else rows
             slices.append(
                 {
                     "dataset": self.output.dataset,
                     "version": version,
-                    "status": "warn" if failing or status == BatchStatus.WARN else "ok",
+                    "status": VersionStatus.WARN if failing or status == BatchStatus.WARN else VersionStatus.OK,
                     "contract_version": self.output.contract_version,
                     "row_count": out_rows,
                     "violations": 0 if self.rejects else failing,
@@ -174,26 +214,18 @@ class BatchWriter:
                 }
             )
             to_publish.append((out_staging, out_final))
-        if reject_slice:
-            slices.append({k: v for k, v in reject_slice.items() if not k.startswith("_")})
+        if rejects.slice:
+            slices.append(rejects.slice)
         timings["total_before_record"] = round(time.perf_counter() - clock, 4)
         self.record(
-            batch_id,
-            started,
-            clock,
-            status,
-            verdict,
-            rejected,
-            slices,
-            timings,
-            sample,
+            BatchRecord(batch_id, started, clock, status, verdict, timings, rejects, slices),
             publish=lambda: [fs.publish(src, dst) for src, dst in to_publish],
         )
         if status == BatchStatus.BLOCK:
             broken = ", ".join(
                 f"{r.rule} ({r.failed} rows)" if r.failed else r.rule
                 for r in verdict.failed_rules
-                if r.verdict == BatchStatus.BLOCK
+                if r.verdict == Verdict.BLOCK
             )
             self.block_reason = f"enforce: batch {batch_id} broke error-severity rules: {broken}; the stream stopped"
             self.block.set()
@@ -218,47 +250,52 @@ class BatchWriter:
         broken = {n: int(counts.get(checks.aliases[n]) or 0) for n in checks.row_rule_names}
         if not rejected:
             storage.FileSystem(batch_df.sparkSession).delete(staging)
-            return 0, None, None, broken
+            return Rejects(broken=broken)
         sample = None
-        if self.samples_taken < MAX_REJECT_SAMPLE:
+        wanted = settings.DC43_REJECT_SAMPLE_SIZE - self.samples_taken
+        if wanted > 0:
             # A few rows for the page, read back from what was written (a tiny extra job, first batches only).
-            rows = batch_df.sparkSession.read.parquet(staging).limit(MAX_REJECT_SAMPLE - self.samples_taken).collect()
+            rows = batch_df.sparkSession.read.parquet(staging).limit(wanted).collect()
             sample = [_plain(r.asDict()) for r in rows]
             self.samples_taken += len(sample)
         reject_slice = {
             "dataset": self.rejects.dataset,
             "version": version,
-            "status": "ok",
+            "status": VersionStatus.OK,
             "contract_version": self.rejects.contract_version,
             "row_count": rejected,
             "violations": 0,
             "path": final,
-            "_staging": staging,
         }
-        return rejected, reject_slice, sample, broken
+        return Rejects(rejected, broken, staging, reject_slice, sample)
 
-    def record(self, batch_id, started, clock, status, verdict, rejected, slices, timings, sample, publish=None):
-        elapsed = max(time.perf_counter() - clock, 1e-6)
-        metrics = {"rules": [r.as_dict() for r in verdict.results], "reasons": verdict.reasons, "timings": timings}
-        if sample:
-            metrics["reject_sample"] = sample
+    def record(self, batch, publish=None):
+        elapsed = max(time.perf_counter() - batch.clock, 1e-6)
+        verdict = batch.verdict
+        metrics = {
+            "rules": [r.as_dict() for r in verdict.results],
+            "reasons": verdict.reasons,
+            "timings": batch.timings,
+        }
+        if batch.rejects.sample:
+            metrics["reject_sample"] = batch.rejects.sample
         self.run.record_batch(
             {
-                "batch_id": batch_id,
+                "batch_id": batch.batch_id,
                 "stream": MicroBatch.Stream.MAIN,
-                "status": status,
+                "status": batch.status,
                 "row_count": verdict.row_count,
                 "violations": verdict.violations,
-                "rejected_rows": rejected,
+                "rejected_rows": batch.rejects.rows,
                 "metrics": metrics,
                 "progress": {
                     "processed_rows_per_second": round(verdict.row_count / elapsed, 2),
                     "duration_ms": round(elapsed * 1000),
                 },
-                "started_at": started,
+                "started_at": batch.started,
                 "finished_at": timezone.now(),
             },
-            slices,
+            batch.slices,
             publish,
         )
 
@@ -278,7 +315,7 @@ class GovernedQuery:
         if self.writer.error:
             return self.writer.error
         error = self.query.exception()
-        return f"{_first_line(error)}" if error else None
+        return first_line(error, 500) if error else None
 
     def wait_for_first_batch(self, timeout):
         return self.writer.first_done.wait(timeout)
@@ -307,18 +344,11 @@ def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=E
     run.contract_version = output.contract_version
     run.schema_gate = gate
     run.save(update_fields=["contract_version", "schema_gate"])
-    run.log("gate", {**gate, "side": "output"})
-    if gate["verdict"] == "block" and run_type == ENFORCE:
-        reason = "schema gate blocked the stream: " + "; ".join(
-            f"{d['column']}: {d['problem']} (expected {d['expected'] or 'any'}, found {d['found']})"
-            for d in gate["differences"]
-            if d["verdict"] == "block"
-        )
-        run.log("stage", {"stage": "gate", "status": "blocked", "detail": reason})
-        run.log("stage", {"stage": "complete", "status": "blocked", "detail": "no streaming query started"})
-        run.finish(RunStatus.BLOCKED, reason)
+    run.log(EventKind.GATE, {**gate, "side": "output"})
+    if gate["verdict"] == Verdict.BLOCK and run_type == ENFORCE:
+        block_at_gate(run, gate, Stage.GATE)
         return None
-    run.log("stage", {"stage": "gate", "status": "done", "detail": f"schema {gate['verdict']}"})
+    run.stage(Stage.GATE, StageStatus.DONE, f"schema {gate['verdict']}")
 
     checks = BatchChecks(compiled, df.schema, run_type)
     writer = BatchWriter(run, checks, output, rejects_target)
@@ -340,8 +370,3 @@ def _contract_ref(ref):
 
 def _plain(row):
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__

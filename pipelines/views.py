@@ -4,7 +4,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from pipelines.catalog import RUN_TYPES, SCENARIOS
+from contracts.checks import RunType
+from pipelines.catalog import SCENARIOS
+from pipelines.runner import start_run
 from registry.access import can_start_runs
 from registry.models import Run
 
@@ -21,7 +23,7 @@ def scenarios(request):
     return render(
         request,
         "pipelines/scenarios.html",
-        {"cards": cards, "can_start": can_start_runs(request.user), "run_types": RUN_TYPES},
+        {"cards": cards, "can_start": can_start_runs(request.user), "run_types": RunType.values},
     )
 
 
@@ -31,8 +33,6 @@ def start(request, key):
         raise Http404("No such scenario.")
     if not can_start_runs(request.user):
         raise PermissionDenied("Starting runs needs the 'Can start pipeline runs' permission.")
-    from pipelines.runner import start_run  # the runner brings Spark in: only when a run starts
-
     try:
         run = start_run(
             key,

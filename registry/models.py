@@ -16,6 +16,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from contracts.checks import VERDICTS, RunType, Verdict, worst
 from contracts.models import Contract, ContractVersion
 
 HOSTNAME = socket.gethostname()
@@ -29,25 +30,48 @@ class RunStatus(models.TextChoices):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
-
-class BatchStatus(models.TextChoices):
-    OK = "ok"
-    WARN = "warn"
-    BLOCK = "block"
-    EMPTY = "empty"
+    @classmethod
+    def of_verdict(cls, verdict):
+        """The status of a run whose data's worst verdict is `verdict`: a run is `blocked` by a `block`."""
+        return {Verdict.OK: cls.OK, Verdict.WARN: cls.WARN, Verdict.BLOCK: cls.BLOCKED}[verdict]
 
 
-class RunType(models.TextChoices):
-    OBSERVE = "observe"
-    ENFORCE = "enforce"
+# A micro-batch says the verdict of its rows, or that it had none.
+BatchStatus = models.TextChoices("BatchStatus", [(v.name, v.value) for v in Verdict] + [("EMPTY", "empty")])
 
 
-VERDICTS = ["ok", "warn", "block"]  # by rank: the worst of a rule's batches wins
+class EventKind(models.TextChoices):
+    """What a run's event log holds: the live page renders each kind."""
+
+    STARTED = "started"
+    STAGE = "stage"
+    GATE = "gate"
+    BATCH = "batch"
+    MILESTONE = "milestone"
+    COMPLETE = "complete"
 
 
-class VersionStatus(models.TextChoices):
-    OK = "ok"
-    WARN = "warn"
+class Stage(models.TextChoices):
+    """The steps of a run, in order, as its page names them."""
+
+    SETUP = "setup", "Setup"
+    READ = "read", "Read"
+    GATE = "gate", "Schema gate"
+    STREAMING = "streaming", "Streaming"
+    COMPLETE = "complete", "Complete"
+
+
+class StageStatus(models.TextChoices):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DONE = "done"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+# A published slice passed (ok) or carries rows that broke a non-blocking rule (warn): a blocked batch publishes none.
+VersionStatus = models.TextChoices("VersionStatus", [(v.name, v.value) for v in Verdict if v != Verdict.BLOCK])
 
 
 class Dataset(models.Model):
@@ -184,6 +208,8 @@ class Run(models.Model):
 
     def append_event(self, kind, payload=None):
         """Append to the run's event log with the next sequence number; call inside a transaction."""
+        if kind not in EventKind.values:
+            raise ValueError(f"unknown event kind {kind!r}; one of: {', '.join(EventKind.values)}")
         Run.objects.filter(pk=self.pk).update(last_seq=F("last_seq") + 1)
         self.last_seq = Run.objects.filter(pk=self.pk).values_list("last_seq", flat=True).get()
         event = RunEvent.objects.create(run=self, seq=self.last_seq, kind=kind, payload=payload or {})
@@ -195,14 +221,16 @@ class Run(models.Model):
         with transaction.atomic():
             return self.append_event(kind, payload)
 
+    def stage(self, stage, status, detail=""):
+        """Log that a step of the run is active, done, failed or blocked, and why."""
+        if stage not in Stage.values or status not in StageStatus.values:
+            raise ValueError(f"unknown stage {stage!r} or stage status {status!r}")
+        return self.log(EventKind.STAGE, {"stage": stage, "status": status, "detail": str(detail)})
+
     def derived_status(self):
         """The final status follows from the batches: never forced."""
-        statuses = set(self.batches.values_list("status", flat=True))
-        if BatchStatus.BLOCK in statuses:
-            return RunStatus.BLOCKED
-        if BatchStatus.WARN in statuses:
-            return RunStatus.WARN
-        return RunStatus.OK
+        statuses = set(self.batches.values_list("status", flat=True)) - {BatchStatus.EMPTY}
+        return RunStatus.of_verdict(worst(statuses))
 
     def finish(self, status=None, reason=""):
         """Commit the final state, then publish `complete`: the page never sees an unfinished 'complete'."""
@@ -218,7 +246,7 @@ class Run(models.Model):
             Run.objects.filter(pk=self.pk).update(
                 status=self.status, reason=self.reason, finished_at=self.finished_at, heartbeat_at=self.heartbeat_at
             )
-            self.append_event("complete", {"status": self.status, "reason": self.reason})
+            self.append_event(EventKind.COMPLETE, {"status": self.status, "reason": self.reason})
         return True
 
     def interrupt(self, reason):
@@ -279,11 +307,11 @@ class Run(models.Model):
                 publish()
             if created or changed:
                 # A replay that changed nothing tells the page nothing new; one that did must show.
-                self.append_event("batch", {**micro_batch.event_payload(), "replayed": not created})
+                self.append_event(EventKind.BATCH, {**micro_batch.event_payload(), "replayed": not created})
             if created:
                 if micro_batch.row_count and not had_rows:
                     self.append_event(
-                        "milestone",
+                        EventKind.MILESTONE,
                         {
                             "milestone": "first_rows",
                             "batch_id": micro_batch.batch_id,
@@ -292,7 +320,7 @@ class Run(models.Model):
                     )
                 if micro_batch.rejected_rows and not had_rejects:
                     self.append_event(
-                        "milestone",
+                        EventKind.MILESTONE,
                         {
                             "milestone": "first_quarantine",
                             "batch_id": micro_batch.batch_id,
@@ -535,7 +563,7 @@ class DatasetVersion(models.Model):
 class RunEvent(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()
-    kind = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

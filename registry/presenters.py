@@ -8,24 +8,26 @@ the consumer knows what to append and what to replace for every later event.
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from registry.models import DatasetVersion, MicroBatch, Run, RunStatus
+from registry.models import (
+    DatasetVersion,
+    EventKind,
+    MicroBatch,
+    Run,
+    RunStatus,
+    Stage,
+    StageStatus,
+    Verdict,
+)
 
-STAGES = [
-    ("setup", "Setup"),
-    ("read", "Read"),
-    ("gate", "Schema gate"),
-    ("streaming", "Streaming"),
-    ("complete", "Complete"),
-]
-TIMELINE_KINDS = {"started", "gate", "milestone", "complete"}
+TIMELINE_KINDS = {EventKind.STARTED, EventKind.GATE, EventKind.MILESTONE, EventKind.COMPLETE}
 CHART_BATCHES = 60
 BATCH_WINDOW = (
     CHART_BATCHES  # the newest events whose batches a run page lists (and charts); older ones are a link away
 )
-REJECT_SAMPLE_SIZE = 5
 
 
 def batch_key(stream, batch_id):
@@ -37,15 +39,15 @@ def event_batch_key(event):
 
 
 @dataclass
-class Stage:
+class StageView:
     key: str
     label: str
-    status: str = "pending"
+    status: str = StageStatus.PENDING
     detail: str = ""
 
     @property
     def active(self):
-        return self.status == "active"
+        return self.status == StageStatus.ACTIVE
 
 
 @dataclass
@@ -81,7 +83,7 @@ class RunPage:
         self.window_start = max(window_end(run, before) - BATCH_WINDOW, 0)
         order = {}
         for event in events:
-            if event.kind == "batch":
+            if event.kind == EventKind.BATCH:
                 order.setdefault(event_batch_key(event), event.seq)
         # In the order their first event arrived: the order a live page appended them.
         self.batches = sorted(
@@ -105,8 +107,8 @@ class RunPage:
         # The run row is read first: rows committed after it belong to later events and wait for them.
         # Every event but the window's batch events is read: stages, gates and milestones are few.
         end = window_end(run, before)
-        window = Q(kind="batch", seq__gt=end - BATCH_WINDOW, seq__lte=end)
-        events = list(run.events.filter(~Q(kind="batch") | window, seq__lte=run.last_seq).order_by("seq"))
+        window = Q(kind=EventKind.BATCH, seq__gt=end - BATCH_WINDOW, seq__lte=end)
+        events = list(run.events.filter(~Q(kind=EventKind.BATCH) | window, seq__lte=run.last_seq).order_by("seq"))
         batches = list(run.batches.filter(named_by(events)).order_by())
         versions = list(
             DatasetVersion.objects.filter(micro_batch__in=[b.pk for b in batches])
@@ -134,7 +136,7 @@ class RunPage:
     @cached_property
     def older_batches(self):
         """Batch events before the listed window; every seq is one event, and the others are all loaded."""
-        others = sum(1 for e in self.events if e.kind != "batch" and e.seq <= self.window_start)
+        others = sum(1 for e in self.events if e.kind != EventKind.BATCH and e.seq <= self.window_start)
         return self.window_start - others
 
     @property
@@ -153,27 +155,32 @@ class RunPage:
 
     @cached_property
     def stages(self):
-        stages = {key: Stage(key, label) for key, label in STAGES}
+        stages = {key: StageView(key, label) for key, label in Stage.choices}
         for event in self.events:
-            stage = stages.get(event.payload.get("stage")) if event.kind == "stage" else None
+            stage = stages.get(event.payload.get("stage")) if event.kind == EventKind.STAGE else None
             if stage:
-                stage.status = event.payload.get("status", "active")
+                stage.status = event.payload.get("status", StageStatus.ACTIVE)
                 stage.detail = event.payload.get("detail", "")
         if self.finished and self.completion():
             # Once the run has ended nothing is active any more, whatever the runner last said.
-            ended_well = self.run.status in (RunStatus.OK, RunStatus.WARN, RunStatus.BLOCKED)
-            if stages["complete"].status in ("pending", "active"):
-                stages["complete"].status = "done" if ended_well else "failed"
+            ended = {
+                RunStatus.OK: StageStatus.DONE,
+                RunStatus.WARN: StageStatus.DONE,
+                RunStatus.BLOCKED: StageStatus.BLOCKED,
+            }
+            complete = stages[Stage.COMPLETE]
+            if complete.status in (StageStatus.PENDING, StageStatus.ACTIVE):
+                complete.status = StageStatus.DONE if self.run.status in ended else StageStatus.FAILED
             for stage in stages.values():
-                if stage.status == "pending":
-                    stage.status = "skipped"
-                elif stage.status == "active":
-                    stage.status = {"ok": "done", "warn": "done", "blocked": "blocked"}.get(self.run.status, "failed")
+                if stage.status == StageStatus.PENDING:
+                    stage.status = StageStatus.SKIPPED
+                elif stage.status == StageStatus.ACTIVE:
+                    stage.status = ended.get(self.run.status, StageStatus.FAILED)
         return list(stages.values())
 
     @property
     def blocked_at_gate(self):
-        return bool(self.gate and self.gate["verdict"] == "block")
+        return bool(self.gate and self.gate["verdict"] == Verdict.BLOCK)
 
     @property
     def duration(self):
@@ -181,7 +188,7 @@ class RunPage:
         return human_duration((end - self.run.started_at).total_seconds()) + ("" if self.run.finished_at else " so far")
 
     def completion(self):
-        return next((e for e in reversed(self.events) if e.kind == "complete"), None)
+        return next((e for e in reversed(self.events) if e.kind == EventKind.COMPLETE), None)
 
     @cached_property
     def gate(self):
@@ -189,10 +196,10 @@ class RunPage:
 
         A run may pass two gates (input, then output); a blocking one wins, else the last.
         """
-        gates = [e.payload for e in self.events if e.kind == "gate"]
+        gates = [e.payload for e in self.events if e.kind == EventKind.GATE]
         if not gates:
             return None
-        chosen = next((g for g in gates if g.get("verdict") == "block"), gates[-1])
+        chosen = next((g for g in gates if g.get("verdict") == Verdict.BLOCK), gates[-1])
         stored = (self.run.schema_gate or {}) if chosen.get("side", "output") == "output" else {}
         return {
             "verdict": chosen.get("verdict") or stored.get("verdict", ""),
@@ -248,7 +255,7 @@ class RunPage:
         rows = self.totals["rejected"]
         if not rows and not rejects:
             return None
-        sample = self.summary["reject_sample"][:REJECT_SAMPLE_SIZE]
+        sample = self.summary["reject_sample"][: settings.DC43_REJECT_SAMPLE_SIZE]
         columns = []
         for row in sample:
             columns.extend(c for c in row if c not in columns)
@@ -277,7 +284,7 @@ def named_by(events):
     """A filter for the batches that batch events name: per stream, the range of their ids (the page keeps those named)."""
     ranges = {}
     for event in events:
-        if event.kind == "batch":
+        if event.kind == EventKind.BATCH:
             stream, batch_id = event_batch_key(event)
             low, high = ranges.get(stream, (batch_id, batch_id))
             ranges[stream] = (min(low, batch_id), max(high, batch_id))
@@ -316,25 +323,20 @@ def format_cell(value):
 def timeline_entry(event):
     payload = event.payload or {}
     at = event.created_at
-    if event.kind == "started":
+    if event.kind == EventKind.STARTED:
         bits = [payload.get("run_type"), f"{payload['seconds']} s window" if payload.get("seconds") else None]
         return TimelineEntry(event.seq, "started", "running", "Run started", at, " · ".join(b for b in bits if b))
-    if event.kind == "gate":
+    if event.kind == EventKind.GATE:
         verdict = payload.get("verdict", "ok")
         differences = payload.get("differences") or []
         gate = "Input schema gate" if payload.get("side") == "input" else "Schema gate"
         title = gate + {"ok": " passed", "warn": " passed with warnings"}.get(verdict, " blocked the run")
         detail = f"checked against {payload['contract']}" if payload.get("contract") else ""
         return TimelineEntry(event.seq, "gate", verdict, title, at, detail, differences)
-    if event.kind == "milestone":
+    if event.kind == EventKind.MILESTONE:
         milestone = payload.get("milestone", "")
-        batch_id = payload.get("batch_id")
-        text = payload.get("text") or {
-            "first_rows": f"First rows written at batch {batch_id}",
-            "first_quarantine": f"The reject sink activated at batch {batch_id}",
-        }.get(milestone, milestone.replace("_", " "))
-        status = "warn" if milestone == "first_quarantine" else "ok"
-        return TimelineEntry(event.seq, "milestone", status, text, at)
+        status = Verdict.WARN if milestone == "first_quarantine" else Verdict.OK
+        return TimelineEntry(event.seq, "milestone", status, payload.get("text", ""), at)
     status = payload.get("status", "")
     return TimelineEntry(event.seq, "complete", status, f"Run ended {status}", at, payload.get("reason", ""))
 

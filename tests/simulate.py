@@ -51,7 +51,7 @@ class SimulatedRun:
         self.next_batch = 0
 
     def stage(self, stage, status, detail=""):
-        self.run.log("stage", {"stage": stage, "status": status, "detail": detail})
+        self.run.stage(stage, status, detail)
 
     def start(self):
         run = self.run

@@ -6,7 +6,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
-from pipelines import scenarios
+from pipelines import transforms
 from pipelines.runner import start_run, wait_for
 from pipelines.scenarios import run_streaming_scenario
 from registry.models import BatchStatus, DatasetVersion, MicroBatch, Run, RunEvent
@@ -178,12 +178,13 @@ def test_a_replayed_micro_batch_rewrites_the_same_slice_and_counts_once(spark):
 
 
 def test_a_crash_inside_a_batch_fails_the_run_with_its_reason_and_stops_the_query(spark, monkeypatch):
-    def explosive(events):
-        shaped, rejects = scenarios.healthy(events)
-        # ANSI arithmetic: the first row with data divides by zero inside the write.
-        return shaped.withColumn("boom", F.expr("value div (value - value)")), rejects
+    healthy = transforms.healthy
 
-    monkeypatch.setitem(scenarios.SHAPES, "streaming-valid", explosive)
+    def explosive(events):
+        # ANSI arithmetic: the first row with data divides by zero inside the write.
+        return healthy(events).withColumn("boom", F.expr("value div (value - value)"))
+
+    monkeypatch.setattr(transforms, "healthy", explosive)
     run = run_streaming_scenario("streaming-valid", seconds=5)
 
     assert run.status == "failed"
@@ -244,9 +245,8 @@ def test_a_run_keeps_its_heartbeat_and_owner_while_running(spark):
 
 
 def test_a_reject_run_in_which_nothing_failed_is_ok(spark, monkeypatch):
-    monkeypatch.setitem(
-        scenarios.SHAPES, "streaming-dq-rejects", lambda events: (scenarios.healthy(events)[0], REJECTS)
-    )
+    # The scenario still routes its rejects, to the rejects contract; only no row is bad any more.
+    monkeypatch.setattr(transforms, "with_bad_rows", transforms.healthy)
     run = run_streaming_scenario("streaming-dq-rejects", seconds=2)
 
     assert run.status == "ok"

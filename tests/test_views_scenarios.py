@@ -1,11 +1,9 @@
-import sys
-import types
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 from simulate import SimulatedRun
 
+from pipelines.catalog import check_run_request
 from registry.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -18,13 +16,11 @@ def fake_runner(monkeypatch):
     calls = []
 
     def start_run(key, *, seconds=None, run_type=None, user=None, via="user"):
-        from pipelines.catalog import check_run_request
-
         scenario, seconds, run_type = check_run_request(key, seconds, run_type)
         calls.append({"key": key, "seconds": seconds, "run_type": run_type, "user": user, "via": via})
         return Run.objects.create(scenario=key, run_type=run_type, requested_seconds=seconds, started_by=user)
 
-    monkeypatch.setitem(sys.modules, "pipelines.runner", types.SimpleNamespace(start_run=start_run))
+    monkeypatch.setattr("pipelines.views.start_run", start_run)
     return calls
 
 

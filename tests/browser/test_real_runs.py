@@ -4,7 +4,6 @@ The site runs in its own daphne process with its SparkSession warmed at start; t
 runner threads live there, exactly as when a person presses Run.
 """
 
-import importlib.util
 import re
 
 import pytest
@@ -14,9 +13,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.spark,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        importlib.util.find_spec("pipelines.runner") is None, reason="pipelines.runner is not there yet"
-    ),
 ]
 RUN_PAGE = re.compile(r".*/runs/[0-9a-f-]{36}/$")
 FINISHED = "#run-header .status-ok, #run-header .status-warn, #run-header .status-blocked, #run-header .status-failed"

@@ -5,8 +5,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipelines.catalog import RUN_TYPES, SCENARIOS
-from registry.models import RunEvent, RunStatus
+from contracts.checks import RunType
+from pipelines.catalog import SCENARIOS
+from registry.models import EventKind, RunEvent, RunStatus
 
 EXIT_CODES = {RunStatus.OK: 0, RunStatus.WARN: 0, RunStatus.FAILED: 1, RunStatus.BLOCKED: 3, RunStatus.INTERRUPTED: 130}
 EXIT_USAGE = 2
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seconds", type=int, help="how long the stream runs once its first trigger fired (1..3600)"
         )
-        parser.add_argument("--run-type", choices=RUN_TYPES, help="observe or enforce (default: the scenario's)")
+        parser.add_argument("--run-type", choices=RunType.values, help="observe or enforce (default: the scenario's)")
         parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object at the end")
         parser.add_argument("--list", dest="list_only", action="store_true", help="list the scenarios and exit")
 
@@ -87,15 +88,15 @@ class Command(BaseCommand):
         for event in RunEvent.objects.filter(run=run, seq__gt=after).order_by("seq"):
             after = event.seq
             p = event.payload
-            if event.kind == "batch":
+            if event.kind == EventKind.BATCH:
                 self.progress.write(
                     f"batch {p['batch_id']}: {p['rows']} rows, {p['violations']} failing, "
                     f"{p['rejected']} quarantined, {p['status']}"
                 )
-            elif event.kind == "gate" and p.get("side") == "output" and p.get("differences"):
+            elif event.kind == EventKind.GATE and p.get("side") == "output" and p.get("differences"):
                 for d in p["differences"]:
                     self.progress.write(f"schema {d['verdict']}: {d['column']}: {d['problem']}")
-            elif event.kind == "milestone":
+            elif event.kind == EventKind.MILESTONE:
                 self.progress.write(p["text"])
         return after
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from contracts import odcs
 from contracts.checks import ENFORCE, OBSERVE, compile_contract, worst
 from contracts.models import ContractVersion
+from pipelines.errors import first_line
 
 FORMATS = ("parquet", "json", "csv")
 EXIT_BLOCK, EXIT_BAD_INPUT = 1, 2
@@ -123,7 +124,7 @@ class Command(BaseCommand):
             df.schema  # noqa: B018  (resolves the files now, so a bad path is bad input, not a crash later)
         except Exception as exc:
             raise CommandError(
-                f"cannot read {path} as {format}: {_first_line(exc)}", returncode=EXIT_BAD_INPUT
+                f"cannot read {path} as {format}: {first_line(exc)}", returncode=EXIT_BAD_INPUT
             ) from None
         return df
 
@@ -164,8 +165,3 @@ def _table(headers, rows):
 
 def _json_dumps(report):
     return json.dumps(report, default=str)
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

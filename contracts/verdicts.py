@@ -1,0 +1,182 @@
+"""The verdict vocabulary, and verdicts computed from measurements.
+
+`ok`, `warn` and `block` are declared here once (with the run types): the registry's batch
+and run statuses and the pipelines reuse them. `judge` turns what Spark measured into a verdict
+per rule and per batch; docs/semantics.md says what each rule kind means.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+from django.db import models
+
+from contracts.rules import PREDICATE_KINDS, ROW, SKIPPED, accepts
+
+
+class Verdict(models.TextChoices):
+    OK = "ok"
+    WARN = "warn"
+    BLOCK = "block"
+
+
+class RunType(models.TextChoices):
+    """Observe records violations and the stream goes on; enforce stops what breaks an error rule."""
+
+    OBSERVE = "observe"
+    ENFORCE = "enforce"
+
+
+OK, WARN, BLOCK = Verdict.OK, Verdict.WARN, Verdict.BLOCK
+OBSERVE, ENFORCE = RunType.OBSERVE, RunType.ENFORCE
+VERDICTS = list(Verdict.values)  # by rank: the worst wins
+VERDICT_ORDER = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+
+
+def worst(verdicts):
+    return max(verdicts, key=VERDICT_ORDER.__getitem__, default=OK)
+
+
+@dataclass
+class RuleResult:
+    rule: str
+    column: str | None
+    kind: str
+    level: str
+    failed: int
+    value: float | int | None
+    passed: bool
+    verdict: str
+    severity: str
+    skipped: bool = False
+    note: str = ""
+
+    def as_dict(self):
+        return asdict(self)
+
+
+@dataclass
+class BatchVerdict:
+    row_count: int
+    violations: int
+    verdict: str
+    results: list
+    run_type: str = ENFORCE
+
+    @property
+    def reasons(self):
+        """Quarantine reasons with the rows that carry each: the row-level rules that failed."""
+        return {r.rule: r.failed for r in self.results if r.level == ROW and r.failed}
+
+    @property
+    def failed_rules(self):
+        return [r for r in self.results if not r.passed and not r.skipped]
+
+    def as_dict(self):
+        return {
+            "rows": self.row_count,
+            "violations": self.violations,
+            "verdict": self.verdict,
+            "run_type": self.run_type,
+            "rules": [r.as_dict() for r in self.results],
+            "reasons": self.reasons,
+        }
+
+
+def rule_verdict(rule, passed, run_type):
+    if passed:
+        return OK
+    if run_type == ENFORCE and rule.severity == "error":
+        return BLOCK
+    return WARN
+
+
+def judge(compiled, measured, run_type=ENFORCE):
+    """Turn measurements into a verdict.
+
+    `measured` holds `rows` (rows in the batch), `violations` (rows breaking at least one
+    row-level rule), and per rule name the offending-row count (row and count metrics)
+    or the measured value (rowCount, sql). A missing or null count means zero: an empty
+    micro-batch breaks nothing.
+    """
+    rows = int(measured.get("rows") or 0)
+    results = []
+    for rule in compiled.rules:
+        if rule.level == SKIPPED:
+            results.append(
+                RuleResult(
+                    rule.name,
+                    rule.column,
+                    rule.kind,
+                    rule.level,
+                    0,
+                    None,
+                    True,
+                    OK,
+                    rule.severity,
+                    skipped=True,
+                    note=rule.note,
+                )
+            )
+            continue
+        raw = measured.get(rule.name)
+        if isinstance(raw, dict) and "error" in raw:
+            results.append(
+                RuleResult(
+                    rule.name,
+                    rule.column,
+                    rule.kind,
+                    rule.level,
+                    0,
+                    None,
+                    False,
+                    rule_verdict(rule, False, run_type),
+                    rule.severity,
+                    note=raw["error"],
+                )
+            )
+            continue
+        if rule.kind in ("row_count", "sql"):
+            value = raw
+            passed = accepts(rule.operator, rule.threshold, _number(value)) if value is not None else False
+            failed = 0
+            note = rule.note or ("the query returned no value" if value is None and rule.kind == "sql" else "")
+        else:
+            failed = int(raw or 0)
+            if rule.kind in PREDICATE_KINDS:
+                value, passed = failed, failed == 0
+            else:
+                value = _percent(failed, rows) if rule.unit == "percent" else failed
+                passed = accepts(rule.operator, rule.threshold, value)
+            note = rule.note
+        results.append(
+            RuleResult(
+                rule.name,
+                rule.column,
+                rule.kind,
+                rule.level,
+                failed,
+                value,
+                passed,
+                rule_verdict(rule, passed, run_type),
+                rule.severity,
+                note=note,
+            )
+        )
+    verdict = worst(r.verdict for r in results)
+    return BatchVerdict(rows, int(measured.get("violations") or 0), verdict, results, run_type)
+
+
+def _percent(count, rows):
+    return 0.0 if rows == 0 else round(100.0 * count / rows, 6)
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(number) if number.is_integer() and not math.isinf(number) else number
