@@ -52,7 +52,7 @@ test: install lint
 
 test-fast: install
 	@echo "==> tests without Spark and without a browser"
-	@$(PYTEST) -m "not spark and not browser"
+	@$(PYTEST) -m "not spark and not browser and not process"
 
 test-spark: install
 	@$(PYTEST) -m spark

@@ -206,7 +206,7 @@ if REDIS_URL:
         raise ImproperlyConfigured(f"REDIS_URL must be redis://host:port/db (or rediss://, unix://), got {REDIS_URL!r}")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "dc43site.channel_layers.RedisChannelLayer",
             # redis-py's 5 s socket timeout equals channels-redis's 5 s blocking read: a quiet page's
             # socket would be closed with 1011. A longer timeout lets the blocking read end first.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 30},
@@ -276,6 +276,9 @@ if DC43_HEARTBEAT_TIMEOUT < 1:
     raise ImproperlyConfigured(
         f"DC43_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got {DC43_HEARTBEAT_TIMEOUT}"
     )
+# How often the serving process marks `interrupted` the runs whose process died; a page never
+# marks them itself. The test suite sets 0: no sweep thread unless a test starts one.
+DC43_SWEEP_SECONDS = envfloat("DC43_SWEEP_SECONDS", max(5.0, DC43_HEARTBEAT_TIMEOUT / 4))
 # How often a live run page reads the event log by itself. Wake-ups cross processes only through
 # Redis: without it, runs of other processes are seen by this poll, so it is frequent.
 DC43_LIVE_POLL_SECONDS = envfloat("DC43_LIVE_POLL_SECONDS", 10.0 if REDIS_URL else 1.0)

@@ -15,7 +15,6 @@ LATEST_RUNS = 5
 
 @require_GET
 def scenarios(request):
-    Run.objects.mark_interrupted_orphans()
     cards = []
     for scenario in SCENARIOS.values():
         latest = Run.objects.filter(scenario=scenario.key).select_related("started_by")[:LATEST_RUNS]

@@ -28,15 +28,10 @@ class Update:
 def updates_since(run_id, seen):
     """The fragments that bring a page from `seen` to the run's newest event; None for an unknown run."""
     # Most polls find nothing new: one indexed read answers them.
-    run = Run.objects.only(*Run.LIVENESS_FIELDS).filter(pk=run_id).first()
+    run = Run.objects.only("status", "last_seq").filter(pk=run_id).first()
     if run is None:
         return None
     if run.last_seq <= seen:
-        reason = run.orphan_reason()
-        if reason:
-            # Its process died with the page open: mark it here (or find it marked), and show that now.
-            run.interrupt(reason)
-            return updates_since(run_id, seen)
         return Update("", seen, run.status != RunStatus.RUNNING)
     page = RunPage.load(run_id)
     if page is None:

@@ -4,20 +4,21 @@ These model names are the public audit API. Records are evidence: the admin
 shows them read-only, and only the verbs below change them.
 """
 
-import json
 import os
 import socket
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from contracts.checks import VERDICTS, RunType, Verdict, worst
+from contracts.checks import RunType, Verdict, worst
 from contracts.models import Contract, ContractVersion
+from registry.summary import batch_summary
+from registry.wakeups import notify
 
 HOSTNAME = socket.gethostname()
 
@@ -117,11 +118,12 @@ class RunQuerySet(models.QuerySet):
         return self.filter(id__in=[run.id for run, _ in self.orphans()])
 
     def mark_interrupted_orphans(self):
-        """Mark runs whose process died as `interrupted`, each with its reason; returns how many."""
-        count = 0
-        for run, reason in list(self.orphans()):
-            count += bool(run.interrupt(reason))
-        return count
+        """Mark runs whose process died as `interrupted`, each with its reason; returns those it marked.
+
+        Only the sweeps call this (start-up, the serving process's timer, `manage.py sweep_runs`):
+        a page never writes. The `complete` event each mark appends is what open pages then show.
+        """
+        return [run for run, reason in list(self.orphans()) if run.interrupt(reason)]
 
     def with_rejects(self, since=None, until=None):
         runs = self.filter(batches__rejected_rows__gt=0)
@@ -252,9 +254,6 @@ class Run(models.Model):
     def interrupt(self, reason):
         return self.finish(RunStatus.INTERRUPTED, reason)
 
-    # All a page's poll reads of a run: its newest seq and what `orphan_reason` needs.
-    LIVENESS_FIELDS = ("status", "last_seq", "started_at", "heartbeat_at", "owner_pid", "owner_host")
-
     def orphan_reason(self, now=None):
         """Why this running run's owner is gone, or "" while it may be alive: a dead pid on this
         host, or a heartbeat older than DC43_HEARTBEAT_TIMEOUT anywhere."""
@@ -339,121 +338,14 @@ class Run(models.Model):
         return {key: value or 0 for key, value in agg.items()}
 
 
-# How each database reads a batch's JSON metrics: one rule's field at a position, the quarantine
-# reasons of a run's batches as one object {reason: rows}, and the reject samples of its first
-# batches with quarantined rows as one list.
-JSON_SQL = {
-    "postgresql": {
-        "rule_field": "metrics #>> '{{rules,{position},{key}}}'",
-        "number": "({})::numeric",
-        "whole": "OFFSET 0",
-        "reasons": """(SELECT jsonb_object_agg(reason, total) FROM (
-            SELECT x.key AS reason, SUM(COALESCE(x.value::numeric, 0)) AS total
-              FROM {table} b CROSS JOIN LATERAL jsonb_each_text(b.metrics -> 'reasons') AS x
-             WHERE b.run_id = %s AND b.rejected_rows > 0 AND jsonb_typeof(b.metrics -> 'reasons') = 'object'
-             GROUP BY x.key) AS r)""",
-        "samples": """(SELECT jsonb_agg(sample ORDER BY stream, batch_id) FROM (
-            SELECT metrics -> 'reject_sample' AS sample, stream, batch_id FROM {table}
-             WHERE run_id = %s AND rejected_rows > 0 ORDER BY stream, batch_id LIMIT {limit}) AS s)""",
-    },
-    "sqlite": {
-        "rule_field": "json_extract(metrics, '$.rules[{position}].{key}')",
-        "number": "{}",
-        "whole": "LIMIT -1 OFFSET 0",
-        "reasons": """(SELECT json_group_object(reason, total) FROM (
-            SELECT x.key AS reason, SUM(x.value) AS total
-              FROM {table} b, json_each(b.metrics, '$.reasons') AS x
-             WHERE b.run_id = %s AND b.rejected_rows > 0 AND json_type(b.metrics, '$.reasons') = 'object'
-             GROUP BY x.key))""",
-        "samples": """(SELECT json_group_array(json(COALESCE(json_extract(metrics, '$.reject_sample'), 'null'))) FROM (
-            SELECT metrics FROM {table}
-             WHERE run_id = %s AND rejected_rows > 0 ORDER BY stream, batch_id LIMIT {limit}))""",
-    },
-}
-SAMPLED_BATCHES = 5  # the runner keeps at most 5 rejected rows per run, on its first batches with rejects
-
-
 class MicroBatchQuerySet(models.QuerySet):
     def of_run(self, run_id):
         """A run's batches in the order Spark ran them."""
         return self.filter(run_id=run_id).order_by("stream", "batch_id")
 
     def summary(self, run_id, rules=()):
-        """Sums over every batch of a run, added up by the database in one statement.
-
-        Returns {"totals": {...}, "rules": [per rule of `rules`: failed rows, batches failing, batches
-        measured, worst verdict], "reasons": [(reason, rows) of quarantined rows, most rows first],
-        "reject_sample": [the rejected rows kept as a sample, first batch first]}.
-
-        `rules` are the rules as the run's batches list them in their metrics (the dicts of one
-        batch): every batch of a run is measured by the same compiled contract, so a rule's figures
-        are read at its position in each batch, a few lookups per batch, instead of unpacking every
-        batch's list into rows. That costs several times more, and makes PostgreSQL plan a
-        10,000-batch run as a big job (JIT, parallel workers) that takes longer to start than the
-        work itself. A batch listing another rule at that position is not counted for it, which its
-        "measured" figure shows. Lookups that cannot find anything are skipped: a batch whose status
-        is ok has only ok verdicts (its status is their worst), a row-level rule fails no row in a
-        batch without violations (those are the rows failing some row-level rule), and a skipped
-        rule measures nothing.
-        """
-        connection = connections[self.db]
-        dialect = JSON_SQL[connection.vendor]
-        table = connection.ops.quote_name(MicroBatch._meta.db_table)
-        run_pk = Run._meta.pk.get_db_prep_value(run_id, connection)
-        fields = ["row_count", "violations", "rejected_rows", "status", "batch_id"]
-        figures = [
-            "COUNT(*)",
-            "SUM(row_count)",
-            "SUM(violations)",
-            "SUM(rejected_rows)",
-            "SUM(CASE WHEN status = 'empty' THEN 1 ELSE 0 END)",
-            "MIN(CASE WHEN rejected_rows > 0 THEN batch_id END)",
-        ]
-        params = []
-        for i, rule in enumerate(rules):
-            field = lambda key, i=i: dialect["rule_field"].format(position=i, key=key)  # noqa: E731
-            failed = f"COALESCE({dialect['number'].format(field('failed'))}, 0)"
-            verdict = (
-                f"CASE WHEN status = 'ok' THEN 0 ELSE CASE {field('verdict')} WHEN 'block' THEN 2 "
-                f"WHEN 'warn' THEN 1 ELSE 0 END END"
-            )
-            if rule.get("skipped"):
-                failed = verdict = "0"
-            elif rule.get("level") == "row":
-                failed = f"CASE WHEN violations > 0 THEN {failed} ELSE 0 END"
-            fields += [f"{field('rule')} AS rule{i}", f"{failed} AS failed{i}", f"{verdict} AS verdict{i}"]
-            figures += [
-                f"SUM(CASE WHEN rule{i} = %s THEN failed{i} ELSE 0 END)",
-                f"SUM(CASE WHEN rule{i} = %s AND failed{i} > 0 THEN 1 ELSE 0 END)",
-                f"SUM(CASE WHEN rule{i} = %s THEN 1 ELSE 0 END)",
-                f"MAX(CASE WHEN rule{i} = %s THEN verdict{i} ELSE 0 END)",
-            ]
-            params += [rule.get("rule", "")] * 4
-        sql = (
-            f"SELECT {', '.join(figures)}, {dialect['reasons'].format(table=table)}, "
-            f"{dialect['samples'].format(table=table, limit=SAMPLED_BATCHES)} "
-            # An OFFSET keeps the inner query whole, so each JSON lookup runs once per batch.
-            f"FROM (SELECT {', '.join(fields)} FROM {table} WHERE run_id = %s {dialect['whole']}) AS batch"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params + [run_pk] * 3)
-            row = cursor.fetchone()
-        totals = dict(
-            zip(["batches", "rows", "violations", "rejected", "empty"], (int(v or 0) for v in row[:5]), strict=False)
-        )
-        totals["first_rejected"] = None if row[5] is None else int(row[5])
-        per_rule = []
-        for i in range(len(rules)):
-            failed, failing, measured, verdict = (int(v or 0) for v in row[6 + 4 * i : 10 + 4 * i])
-            per_rule.append(
-                {"failed": failed, "batches_failing": failing, "measured": measured, "verdict": VERDICTS[verdict]}
-            )
-        reasons, samples = (
-            value if isinstance(value, (dict, list)) else json.loads(value or "null") for value in row[-2:]
-        )
-        reasons = sorted(((k, int(v or 0)) for k, v in (reasons or {}).items()), key=lambda item: (-item[1], item[0]))
-        sample = [r for rows in samples or [] if isinstance(rows, list) for r in rows if isinstance(r, dict)]
-        return {"totals": totals, "rules": per_rule, "reasons": reasons, "reject_sample": sample}
+        """A run's totals, per-rule figures, quarantine reasons and reject sample: see `batch_summary`."""
+        return batch_summary(self, run_id, rules)
 
 
 class MicroBatch(models.Model):
@@ -573,31 +465,3 @@ class RunEvent(models.Model):
 
     def __str__(self):
         return f"{self.run_id} #{self.seq} {self.kind}"
-
-
-def run_group(run_id):
-    return f"run-{run_id}"
-
-
-def notify(run_id, seq):
-    """Wake the live pages watching a run; they read the events themselves from the log."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import InMemoryChannelLayer, get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        # Its queues belong to the pages' event loop and are not thread-safe: a group_send from this
-        # (runner) thread would not wake them. Pages of this process are woken directly instead;
-        # pages of other processes read the log on their timer.
-        from registry.consumers import wake_watchers
-
-        wake_watchers(run_id, seq)
-        return
-    try:
-        async_to_sync(layer.group_send)(run_group(run_id), {"type": "run.event", "seq": seq})
-    except Exception:  # a live page missing a wake-up reads the log on its next poll
-        import logging
-
-        logging.getLogger("dc43.registry").warning("could not notify watchers of run %s", run_id, exc_info=True)

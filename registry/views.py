@@ -14,7 +14,6 @@ VERSIONS_PER_PAGE = 50
 
 @require_GET
 def run_list(request):
-    Run.objects.mark_interrupted_orphans()
     scenario = request.GET.get("scenario", "")
     status = request.GET.get("status", "")
     runs = Run.objects.select_related("started_by")
@@ -76,9 +75,6 @@ def run_detail(request, run_id):
     page = RunPage.load(run_id, before)
     if page is None:
         raise Http404("No run with this id.")
-    # A run whose process died would otherwise read "running" forever.
-    if page.run.is_running and Run.objects.filter(pk=run_id).mark_interrupted_orphans():
-        page = RunPage.load(run_id, before)
     return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
 
 

@@ -10,6 +10,8 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.DC43_WARM_SPARK = False
+    # Nor start the periodic sweep of orphaned runs: a test that wants one starts it.
+    settings.DC43_SWEEP_SECONDS = 0
 
 
 def signed_in(person):

@@ -1,10 +1,12 @@
-"""Runs whose process died are marked `interrupted` at start-up and whenever runs are listed; live ones are left alone.
+"""Runs whose process died are marked `interrupted` by a sweep: at start-up, on the serving process's timer, and by
+`manage.py sweep_runs`; live ones are left alone, and reading a page never marks anything.
 
-Run pages that watch such a run mark it too: see test_consumer.py."""
+An open page then shows the mark without a reload: see test_consumer.py."""
 
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -112,17 +114,58 @@ def test_start_up_marks_each_orphan_once(fresh_start, dead_pid):
     assert run.events.filter(kind="complete").count() == 1
 
 
-def test_listing_runs_marks_orphans(user_client, dead_pid, live_pid):
-    orphan, alive = running_run(dead_pid), running_run(live_pid)
-    response = user_client.get(reverse("run-list"))
-    assert response.status_code == 200
-    assert (status_of(orphan), status_of(alive)) == ("interrupted", "running")
-
-
-def test_the_scenarios_page_marks_orphans(user_client, dead_pid):
+@pytest.mark.parametrize("page", ["run-list", "run-detail", "scenarios"])
+def test_reading_a_page_never_marks_a_dead_run(user_client, dead_pid, page):
     orphan = running_run(dead_pid)
-    assert user_client.get(reverse("scenarios")).status_code == 200
-    assert status_of(orphan) == "interrupted"
+    url = reverse(page, args=[orphan.id]) if page == "run-detail" else reverse(page)
+    assert user_client.get(url).status_code == 200
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.reason, orphan.events.count()) == ("running", "", 0)
+
+
+@pytest.mark.django_db(transaction=True)  # the sweep thread has a connection of its own
+def test_the_serving_process_sweeps_orphans_on_its_timer(fresh_start, settings, dead_pid, live_pid):
+    settings.DC43_SWEEP_SECONDS = 0.2
+    orphan, alive = running_run(dead_pid), running_run(live_pid)
+    startup.on_site_start()
+    sweeper = next(t for t in startup.threading.enumerate() if t.name == "dc43-sweeper")
+    try:
+        # This run's heartbeat stops after the site started: only the timer can notice.
+        Run.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+        deadline = time.monotonic() + 5
+        while status_of(alive) == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        sweeper.stop()
+    assert (status_of(orphan), status_of(alive)) == ("interrupted", "interrupted")
+    assert "no heartbeat" in alive.reason
+
+
+def test_the_periodic_sweep_outlives_a_database_error(settings, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    sweeps = []
+
+    def unreachable():
+        sweeps.append(1)
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(Run.objects, "mark_interrupted_orphans", unreachable)
+    sweeper = startup.Sweeper(0.05)
+    sweeper.start()
+    try:
+        time.sleep(0.5)
+        assert sweeper.is_alive()
+    finally:
+        sweeper.stop()
+    assert len(sweeps) >= 3
+    assert "could not check for interrupted runs" in caplog.text
+
+
+def test_no_sweep_thread_starts_when_the_setting_is_zero(fresh_start, settings):
+    settings.DC43_SWEEP_SECONDS = 0
+    startup.on_site_start()
+    assert not [t for t in startup.threading.enumerate() if t.name == "dc43-sweeper" and t.is_alive()]
 
 
 def test_start_up_warms_spark_only_when_asked(fresh_start, settings, monkeypatch):

@@ -3,6 +3,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from simulate import SimulatedRun, play
 
@@ -170,10 +171,12 @@ def test_only_get_is_allowed(client, viewer):
     assert client.post(run.get_absolute_url()).status_code == 405
 
 
-def test_a_run_whose_process_died_reads_interrupted(client, viewer):
+def test_a_run_whose_process_died_reads_interrupted_once_swept(client, viewer):
     sim = SimulatedRun().start()
     Run.objects.filter(pk=sim.run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     client.force_login(viewer)
+    assert "status: running" in page(client, sim.run)  # a page shows what the registry says, and writes nothing
+    call_command("sweep_runs")
     html = page(client, sim.run)
     assert "status: interrupted" in html
     assert "ws-connect" not in html

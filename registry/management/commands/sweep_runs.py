@@ -1,0 +1,21 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from registry.models import Run
+
+
+class Command(BaseCommand):
+    help = "Mark `interrupted` the running runs whose process died or whose heartbeat stopped, and say which."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print the marked runs as a JSON list.")
+
+    def handle(self, *args, **options):
+        marked = Run.objects.mark_interrupted_orphans()
+        if options["json"]:
+            self.stdout.write(json.dumps([{"run": str(run.id), "reason": run.reason} for run in marked]))
+            return
+        for run in marked:
+            self.stdout.write(f"{run.id} {run.scenario}: interrupted, {run.reason}")
+        self.stdout.write(f"{len(marked)} run(s) marked interrupted")
