@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from contracts.models import Contract, ContractVersion
@@ -69,7 +69,10 @@ class Pipeline(models.Model):
         default=default_trigger, help_text='{"processingTime": "2 seconds"} or {"availableNow": true}.'
     )
     default_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Window of a run started without options (the demo scenarios)."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Window of a run started without options (the demo scenarios).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -212,3 +212,13 @@ def test_the_demo_loader_of_the_migration_restores_missing_pipelines_and_leaves_
     assert Pipeline.objects.get(key="orders-landing").source_path == "var/landing/orders"
     assert Pipeline.objects.get(key="streaming-valid").title == "Renamed by an admin"
     assert Pipeline.objects.count() == 4
+
+
+def test_default_seconds_must_be_at_least_one_and_a_left_out_trigger_is_two_seconds(demo_contracts):
+    assert refusals(landing_spec(default_seconds=0)) == [
+        "default_seconds: Ensure this value is greater than or equal to 1."
+    ]
+    spec = landing_spec()
+    del spec["trigger"]
+    pipeline, _ = build(spec)
+    assert pipeline.trigger == {"processingTime": "2 seconds"}

@@ -92,7 +92,10 @@ class Migration(migrations.Migration):
                 (
                     "default_seconds",
                     models.PositiveIntegerField(
-                        blank=True, help_text="Window of a run started without options (the demo scenarios).", null=True
+                        blank=True,
+                        help_text="Window of a run started without options (the demo scenarios).",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
                     ),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
