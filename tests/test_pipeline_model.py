@@ -53,3 +53,12 @@ def test_a_relative_source_path_is_relative_to_the_checkout_and_an_absolute_or_r
     landing.source_path = "/srv/landing"
     assert landing.source_location() == "/srv/landing"
     assert Pipeline.objects.get(key="streaming-valid").source_location() == ""
+
+
+def test_a_migrated_database_holds_the_four_demo_pipelines():
+    # No fixture: pytest-django runs the transactional tests (which flush) after this one.
+    pipelines = {p.key: p for p in Pipeline.objects.all()}
+    assert sorted(pipelines) == ["orders-landing", "streaming-dq-rejects", "streaming-schema-break", "streaming-valid"]
+    assert pipelines["orders-landing"].output_contract == "shop.orders"
+    for pipeline in pipelines.values():
+        pipeline.full_clean()
