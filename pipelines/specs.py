@@ -126,10 +126,11 @@ def load_files(paths):
                 continue
             for spec in specs:
                 key = spec.get("key")
-                if isinstance(key, str) and key in seen:
-                    problems.append(f"{path}: key: {key} is also defined in {seen[key]}")
-                    continue
-                seen[key] = path
+                if isinstance(key, str):
+                    if key in seen:
+                        problems.append(f"{path}: key: {key} is also defined in {seen[key]}")
+                        continue
+                    seen[key] = path
                 try:
                     pipeline, outcome = build(spec)
                 except SpecInvalid as exc:
