@@ -1,4 +1,4 @@
-"""The three demo contracts shipped with the site (files under contracts/demo/)."""
+"""The demo contracts shipped with the site (files under contracts/demo/): three for the rate scenarios, three shop.*."""
 
 from pathlib import Path
 

@@ -1,6 +1,6 @@
-"""The shapes the demo scenarios give Spark's rate source: each a DataFrame -> DataFrame function.
+"""Transforms a pipeline may name: each is f(df) -> df, and this module is in DC43_TRANSFORM_MODULES.
 
-A scenario in pipelines/catalog.py names one by its dotted path; the runner imports it.
+The three demo scenarios' shapes live here; where their rejects go is now the pipeline's rejects contract.
 """
 
 from pyspark.sql import functions as F
@@ -20,3 +20,8 @@ def with_bad_rows(events):
 
 def schema_break(events):
     return events.withColumn("quality_flag", F.lit("valid")).drop("value")
+
+
+def orders(raw):
+    # Producers write " eur" as often as "EUR": a spelling of a known currency is not a violation.
+    return raw.withColumn("currency", F.upper(F.trim(F.col("currency"))))

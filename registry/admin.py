@@ -1,10 +1,11 @@
-"""Registry records are evidence: the admin shows them and never changes them."""
+"""Registry records are evidence: the admin shows them and never changes them. Pipelines, definitions, are edited."""
 
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from registry.models import Dataset, DatasetVersion, MicroBatch, Run, RunEvent
+from registry.pipelines import Pipeline
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -103,3 +104,29 @@ class RunEventAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["run__id"]
     list_select_related = ["run"]
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    """A pipeline is a definition, not evidence: it is edited here, through the validation `load_pipelines` uses."""
+
+    list_display = ["key", "title", "source", "contracts", "run_type", "updated_at"]
+    list_filter = ["source_format", "run_type"]
+    search_fields = ["key", "title", "input_contract", "output_contract", "rejects_contract"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["key", "title"]}),
+        ("Source", {"fields": ["source_format", "source_path", "source_options"]}),
+        ("Contracts", {"fields": ["input_contract", "output_contract", "rejects_contract"]}),
+        ("Run", {"fields": ["transform", "run_type", "trigger", "default_seconds"]}),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Source")
+    def source(self, pipeline):
+        return f"{pipeline.source_format} {pipeline.source_path}".strip()
+
+    @admin.display(description="Contracts (input → output, rejects)")
+    def contracts(self, pipeline):
+        text = f"{pipeline.input_contract} → {pipeline.output_contract}"
+        return f"{text}, {pipeline.rejects_contract}" if pipeline.rejects_contract else text

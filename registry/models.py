@@ -162,6 +162,9 @@ class Run(models.Model):
         default=dict, blank=True, help_text="Schema snapshot and differences found at the gate."
     )
     last_seq = models.PositiveIntegerField(default=0, help_text="Sequence number of the newest RunEvent.")
+    pipeline = models.ForeignKey(
+        "registry.Pipeline", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
 
     objects = RunQuerySet.as_manager()
 
@@ -174,6 +177,12 @@ class Run(models.Model):
             models.Index(fields=["-started_at"], name="run_started"),
         ]
         permissions = [("start_run", "Can start pipeline runs")]
+        constraints = [
+            # The database, not only Python, refuses a second active run of a pipeline.
+            models.UniqueConstraint(
+                fields=["pipeline"], condition=models.Q(status="running"), name="one_active_run_per_pipeline"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.scenario} {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"
@@ -465,3 +474,6 @@ class RunEvent(models.Model):
 
     def __str__(self):
         return f"{self.run_id} #{self.seq} {self.kind}"
+
+
+from registry.pipelines import Pipeline  # noqa: E402, F401  (a module of its own; needs RunType above)

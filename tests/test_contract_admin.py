@@ -89,9 +89,9 @@ def test_a_valid_new_version_is_saved_and_attributed_to_the_editor(editor_client
 
 
 def test_a_new_contract_id_creates_the_contract(editor_client):
-    response = post_new(editor_client, contract_text(contract_id="shop.orders", version="1.0.0"), version="1.0.0")
+    response = post_new(editor_client, contract_text(contract_id="acme.orders", version="1.0.0"), version="1.0.0")
     assert response.status_code == 302
-    contract = Contract.objects.get(contract_id="shop.orders")
+    contract = Contract.objects.get(contract_id="acme.orders")
     assert contract.name == "Demo streaming events"
     assert list(contract.versions.values_list("version", flat=True)) == ["1.0.0"]
 
@@ -148,10 +148,10 @@ def test_a_contract_field_that_disagrees_with_the_document_id_is_refused(editor_
 
 def test_a_refused_document_of_a_new_contract_creates_no_contract(editor_client):
     before = counts()
-    post_new(editor_client, contract_text(contract_id="shop.orders", logical="datetime"))
-    post_new(editor_client, contract_text(contract_id="shop.orders"), version="9.9.9")
+    post_new(editor_client, contract_text(contract_id="acme.orders", logical="datetime"))
+    post_new(editor_client, contract_text(contract_id="acme.orders"), version="9.9.9")
     assert counts() == before
-    assert not Contract.objects.filter(contract_id="shop.orders").exists()
+    assert not Contract.objects.filter(contract_id="acme.orders").exists()
 
 
 def test_an_existing_version_number_is_refused(editor_client):
@@ -299,9 +299,12 @@ def test_the_version_list_can_be_searched_and_filtered(editor_client):
     found = editor_client.get(url, {"q": "events_rejects"})
     assert [str(cv) for cv in found.context["cl"].result_list] == ["demo.streaming.events_rejects 0.1.0"]
     by_content = editor_client.get(url, {"q": "reject_reasons"})
-    assert [str(cv) for cv in by_content.context["cl"].result_list] == ["demo.streaming.events_rejects 0.1.0"]
+    assert [str(cv) for cv in by_content.context["cl"].result_list] == [
+        "demo.streaming.events_rejects 0.1.0",
+        "shop.orders_rejects 0.1.0",
+    ]
     active = editor_client.get(url, {"status__exact": "active"})
-    assert active.context["cl"].result_count == 3
+    assert active.context["cl"].result_count == 6
     drafts = editor_client.get(url, {"status__exact": "draft"})
     assert drafts.context["cl"].result_count == 0
 

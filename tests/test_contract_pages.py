@@ -11,14 +11,21 @@ from registry.models import Dataset, DatasetVersion, MicroBatch, Run
 
 pytestmark = pytest.mark.django_db
 
-DEMO_IDS = ["demo.streaming.events", "demo.streaming.events_processed", "demo.streaming.events_rejects"]
+DEMO_IDS = [
+    "demo.streaming.events",
+    "demo.streaming.events_processed",
+    "demo.streaming.events_rejects",
+    "shop.orders",
+    "shop.orders_raw",
+    "shop.orders_rejects",
+]
 
 
 def version_url(contract_id="demo.streaming.events_processed", version="0.1.0"):
     return reverse("contract-version", args=[contract_id, version])
 
 
-def test_a_migrated_database_holds_the_three_demo_contracts():
+def test_a_migrated_database_holds_the_six_demo_contracts():
     versions = ContractVersion.objects.select_related("contract").order_by("contract__contract_id")
     assert [(cv.contract.contract_id, cv.version, cv.status, cv.api_version) for cv in versions] == [
         (contract_id, "0.1.0", "active", "v3.0.2") for contract_id in DEMO_IDS
@@ -58,7 +65,7 @@ def test_load_demo_contracts_restores_a_deleted_demo_contract():
     assert ContractVersion.objects.filter(contract__contract_id="demo.streaming.events_rejects").count() == 1
 
 
-def test_the_contract_list_shows_the_three_demo_contracts(user_client):
+def test_the_contract_list_shows_the_six_demo_contracts(user_client):
     response = user_client.get(reverse("contract-list"))
     assert response.status_code == 200
     assert [c.contract_id for c in response.context["contracts"]] == DEMO_IDS

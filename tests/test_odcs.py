@@ -99,6 +99,9 @@ def test_the_demo_contracts_are_accepted():
         "demo.streaming.events",
         "demo.streaming.events_processed",
         "demo.streaming.events_rejects",
+        "shop.orders",
+        "shop.orders_raw",
+        "shop.orders_rejects",
     ]
     assert {p.version for p in parsed.values()} == {"0.1.0"}
     assert {p.api_version for p in parsed.values()} == {"v3.0.2"}
