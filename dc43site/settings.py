@@ -58,6 +58,15 @@ def envlist(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def envchoice(name, default, choices):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.strip().lower() not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.strip().lower()
+
+
 def envport(name, default):
     value = envint(name, default)
     if not 0 <= value <= 65535:
@@ -283,6 +292,8 @@ DC43_LIVE_POLL_SECONDS = envfloat("DC43_LIVE_POLL_SECONDS", 10.0 if REDIS_URL el
 DC43_REJECT_SAMPLE_SIZE = envint("DC43_REJECT_SAMPLE_SIZE", 5)
 if DC43_REJECT_SAMPLE_SIZE < 0:
     raise ImproperlyConfigured(f"DC43_REJECT_SAMPLE_SIZE must be 0 or more, got {DC43_REJECT_SAMPLE_SIZE}")
+# `sql` quality rules run in the site's Spark session: off unless the operator opts in (docs/semantics.md).
+DC43_SQL_RULES = envchoice("DC43_SQL_RULES", "off", ("off", "restricted"))
 
 LOGGING = {
     "version": 1,
