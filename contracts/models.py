@@ -119,6 +119,11 @@ class ContractVersion(models.Model):
         return f"{self.contract.contract_id} {self.version}"
 
     def save(self, *args, **kwargs):
+        # Validated first: a hostile document must not reach the fingerprint's json.dumps.
+        try:
+            lint = odcs.validate(self.document).lint
+        except odcs.ContractInvalid as exc:
+            raise ValidationError([str(p) for p in exc.problems]) from None
         frozen = self._frozen_problems()
         if frozen:
             raise ValidationError(frozen)
@@ -127,10 +132,7 @@ class ContractVersion(models.Model):
         self.sort_key = version_sort_key(self.version)
         self.fingerprint = odcs.fingerprint(self.document)
         self.api_version = odcs.normalise_api_version(self.document.get("apiVersion", ""))
-        try:
-            self.lint = odcs.validate(self.document).lint
-        except odcs.ContractInvalid as exc:
-            raise ValidationError([str(p) for p in exc.problems]) from None
+        self.lint = lint
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):

@@ -141,6 +141,19 @@ def load_text(text):
     return json.loads(json.dumps(data, default=str))
 
 
+def _depth(value):
+    """How deeply lists and mappings nest, walked without recursion (the document may come from anywhere)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            pending.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
 def _json_depth(text):
     """The deepest nesting of brackets outside strings, counted without recursion."""
     depth = deepest = 0
@@ -182,6 +195,8 @@ def validate(document):
 
 
 def _validate(document):
+    if _depth(document) > MAX_DEPTH:
+        raise ContractInvalid([Problem("", f"the document nests deeper than {MAX_DEPTH} levels")])
     problems = []
     for key in ("apiVersion", "kind", "id", "version", "schema"):
         if document.get(key) in (None, ""):
