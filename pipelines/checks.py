@@ -283,7 +283,6 @@ READ_ONLY_NODES = frozenset(
         "OneRowRelation",
         "LocalRelation",
         "WithWindowDefinition",
-        "Generate",
         "UnresolvedHint",
     }
 )
@@ -311,7 +310,10 @@ def spark_sql_refusal(spark, query, view):
         expressions = _seq(node.expressions())
         while expressions:
             expression = expressions.pop()
-            if expression.getClass().getSimpleName() == "UnresolvedFunction":
+            expression_kind = expression.getClass().getSimpleName()
+            if expression_kind == "ExpressionWithUnresolvedIdentifier":
+                return "uses IDENTIFIER(...), which names a function or column only at run time"
+            if expression_kind == "UnresolvedFunction":
                 reason = sqlrules.function_refusal(".".join(_seq(expression.nameParts())))
                 if reason:
                     return reason

@@ -28,4 +28,8 @@ REFUSED = {
     "SELECT TRANSFORM(x) USING 'cat' FROM {object}": "",
     "SELECT '${env:HOME}'": "variable substitution",
     "SELECT COUNT(*) FROM dc43_batch_1": "names dc43_batch",
+    "SELECT IDENTIFIER('reflect')('java.lang.System', 'getenv', 'HOME')": "",
+    "SELECT COUNT(*) FROM IDENTIFIER('other_table')": "",
+    "EXECUTE IMMEDIATE 'SELECT 1'": "",
+    "SELECT x FROM {object} LATERAL VIEW java_method('a', 'b') t AS y": "",
 }
