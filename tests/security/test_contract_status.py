@@ -5,9 +5,10 @@ import textwrap
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from contracts.models import ContractVersion
-from registry.models import Run
+from registry.models import Dataset, DatasetVersion, MicroBatch, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +117,25 @@ def test_a_used_draft_may_still_move_forward():
     cv = draft()
     Run.objects.create(scenario="orders-landing", requested_seconds=1, contract_version=cv, status="ok")
     assert moved(cv, "active") == "active"
+
+
+def test_a_draft_a_dataset_version_was_checked_against_is_frozen_too():
+    cv = draft()
+    run = Run.objects.create(scenario="orders-landing", requested_seconds=1, status="ok")
+    batch = MicroBatch.objects.create(
+        run=run, batch_id=0, status="ok", row_count=1, started_at=timezone.now(), finished_at=timezone.now()
+    )
+    DatasetVersion.objects.create(
+        dataset=Dataset.objects.create(name="shop.orders"),
+        version="v1",
+        status="ok",
+        contract_version=cv,
+        row_count=1,
+        path="unused",
+        run=run,
+        micro_batch=batch,
+    )
+    cv.document["schema"][0]["properties"][0]["quality"][0]["mustBeGreaterOrEqualTo"] = 5
+    with pytest.raises(ValidationError) as refused:
+        cv.full_clean()
+    assert "a draft that runs have already used" in refused.value.message_dict["document"][0]
