@@ -68,8 +68,16 @@ class ContractVersionForm(forms.ModelForm):
         super()._post_clean()
 
 
+class ListedVersionForm(forms.ModelForm):
+    def _post_clean(self):
+        # The inline only lists versions; validating them against a contract being edited (say, renamed)
+        # would raise errors for fields this form does not have. Versions are validated where they are edited.
+        pass
+
+
 class ContractVersionInline(admin.TabularInline):
     model = ContractVersion
+    form = ListedVersionForm
     fields = ["version", "status", "api_version", "fingerprint", "created_by", "created_at"]
     readonly_fields = fields
     extra = 0

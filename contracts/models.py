@@ -6,6 +6,7 @@ from django.db import models
 from django.urls import reverse
 
 from contracts import odcs
+from contracts.identifiers import validate_identifier
 
 
 def version_sort_key(version):
@@ -24,17 +25,23 @@ def derived_fields(version, document):
 
     `save()` sets them; the demo loader, which runs in a migration on historical models whose
     `save()` is Django's own, passes them in."""
+    # Validated first: a hostile document must not reach the fingerprint's json.dumps.
+    lint = odcs.validate(document).lint
     return {
         "sort_key": version_sort_key(version),
         "fingerprint": odcs.fingerprint(document),
         "api_version": odcs.normalise_api_version(document.get("apiVersion", "")),
-        "lint": odcs.validate(document).lint,
+        "lint": lint,
     }
 
 
 class Contract(models.Model):
     contract_id = models.CharField(
-        "ODCS id", max_length=200, unique=True, help_text="The `id` of the ODCS document, e.g. demo.streaming.events."
+        "ODCS id",
+        max_length=200,
+        unique=True,
+        validators=[validate_identifier],
+        help_text="The `id` of the ODCS document, e.g. demo.streaming.events.",
     )
     name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -45,8 +52,28 @@ class Contract(models.Model):
     def __str__(self):
         return self.contract_id
 
+    def save(self, *args, **kwargs):
+        problem = self._rename_problem()
+        if problem:
+            raise ValidationError({"contract_id": problem})
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self):
         return reverse("contract-detail", args=[self.contract_id])
+
+    def clean(self):
+        problem = self._rename_problem()
+        if problem:
+            raise ValidationError({"contract_id": problem})
+
+    def _rename_problem(self):
+        """Its versions' documents carry the id, and data was checked under it: the id stays."""
+        if self.pk is None:
+            return None
+        stored = Contract.objects.filter(pk=self.pk).values_list("contract_id", flat=True).first()
+        if stored is None or stored == self.contract_id or not self.versions.exists():
+            return None
+        return f"this contract has versions under the id {stored!r}, so it cannot be renamed; import a new contract instead"
 
 
 class ContractVersionQuerySet(models.QuerySet):
@@ -78,7 +105,11 @@ class ContractVersion(models.Model):
         RETIRED = "retired"
 
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="versions")
-    version = models.CharField(max_length=64, help_text="Semantic version; must equal `version` in the document.")
+    version = models.CharField(
+        max_length=64,
+        validators=[validate_identifier],
+        help_text="Semantic version; must equal `version` in the document.",
+    )
     sort_key = models.CharField(max_length=120, editable=False, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     api_version = models.CharField("ODCS apiVersion", max_length=16, editable=False)
@@ -100,15 +131,15 @@ class ContractVersion(models.Model):
         return f"{self.contract.contract_id} {self.version}"
 
     def save(self, *args, **kwargs):
+        try:
+            derived = derived_fields(self.version, self.document)  # validates the document first
+        except odcs.ContractInvalid as exc:
+            raise ValidationError([str(p) for p in exc.problems]) from None
         frozen = self._frozen_problems()
         if frozen:
             raise ValidationError(frozen)
         if self.contract_id is None and ContractVersion.contract.is_cached(self) and self.contract._state.adding:
             self.contract.save()
-        try:
-            derived = derived_fields(self.version, self.document)
-        except odcs.ContractInvalid as exc:
-            raise ValidationError([str(p) for p in exc.problems]) from None
         for name, value in derived.items():
             setattr(self, name, value)
         super().save(*args, **kwargs)
@@ -151,22 +182,34 @@ class ContractVersion(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    # A status only moves forward: data checked under a version must stay explainable by it.
+    STATUS_ORDER = (Status.DRAFT, Status.ACTIVE, Status.DEPRECATED, Status.RETIRED)
+
     def _frozen_problems(self):
-        """Only a draft changes in place: data may have been checked against any other version."""
+        """Only an unused draft changes in place: data may have been checked against any other version."""
         if self.pk is None:
             return {}
         stored = ContractVersion.objects.filter(pk=self.pk).values_list("status", "fingerprint").first()
-        if stored is None or stored[0] == self.Status.DRAFT:
+        if stored is None:
             return {}
+        status, fingerprint = stored
         problems = {}
-        if stored[1] != odcs.fingerprint(self.document):
+        if self.STATUS_ORDER.index(self.status) < self.STATUS_ORDER.index(status):
+            problems["status"] = (
+                f"this version is {status} and cannot go back to {self.status}; make a new version instead"
+            )
+        frozen = status != self.Status.DRAFT or self.has_been_used()
+        if frozen and fingerprint != odcs.fingerprint(self.document):
+            why = status if status != self.Status.DRAFT else "a draft that runs have already used"
             problems["document"] = (
-                f"this version is {stored[0]}, so its document cannot change in place; "
+                f"this version is {why}, so its document cannot change in place; "
                 "give it a new version number and use 'Save as new'"
             )
-        if self.status == self.Status.DRAFT:
-            problems["status"] = f"this version is {stored[0]} and cannot go back to draft; make a new version instead"
         return problems
+
+    def has_been_used(self):
+        """A run or a dataset version points at this version (the registry's reverse relations)."""
+        return self.runs.exists() or self.dataset_versions.exists()
 
     def as_yaml(self):
         return odcs.to_yaml(self.document)

@@ -17,8 +17,13 @@ from functools import lru_cache
 
 import yaml
 
+from contracts import sqlrules
+from contracts.identifiers import identifier_problem
 from contracts.values import is_number
 
+MAX_DOCUMENT_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+ALIASES_REFUSED = "YAML aliases are not allowed in contracts"
 SUPPORTED_API_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0")
 LOGICAL_TYPES_30 = ("string", "date", "number", "integer", "object", "array", "boolean")
 LOGICAL_TYPES_31 = LOGICAL_TYPES_30 + ("timestamp", "time")
@@ -78,15 +83,49 @@ class ParsedContract:
         return fingerprint(self.document)
 
 
+class ContractLoader(yaml.SafeLoader):
+    """A safe loader that refuses anchors and aliases (one alias can expand into millions of nodes) and deep nesting."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refusal(ALIASES_REFUSED)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Refusal(f"the document nests deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Refusal(Exception):
+    pass
+
+
 def load_text(text):
-    """Turn YAML or JSON text into a mapping, or refuse it with the position of the error."""
+    """Turn YAML or JSON text into a mapping, or refuse it with the position of the error.
+
+    Every way a contract enters the site (admin, files, imports) comes through here, so the limits that
+    keep a hostile document from exhausting the process live here: size, nesting, YAML aliases.
+    """
     if not text or not text.strip():
         raise ContractInvalid([Problem("", "the document is empty")])
+    if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise ContractInvalid([Problem("", f"the document is larger than {MAX_DOCUMENT_BYTES // 1024} KB")])
     try:
         if text.lstrip().startswith("{"):
+            if _json_depth(text) > MAX_DEPTH:
+                raise _Refusal(f"the document nests deeper than {MAX_DEPTH} levels")
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=ContractLoader)  # noqa: S506 (ContractLoader is a SafeLoader)
+    except _Refusal as exc:
+        raise ContractInvalid([Problem("", str(exc))]) from None
+    except RecursionError:
+        raise ContractInvalid([Problem("", "the document nests too deeply")]) from None
     except json.JSONDecodeError as exc:
         raise ContractInvalid(
             [Problem("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
@@ -103,6 +142,41 @@ def load_text(text):
     return json.loads(json.dumps(data, default=str))
 
 
+def _depth(value):
+    """How deeply lists and mappings nest, walked without recursion (the document may come from anywhere)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            pending.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def _json_depth(text):
+    """The deepest nesting of brackets outside strings, counted without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def normalise_api_version(value):
     text = str(value).strip()
     return text if text.startswith("v") else f"v{text}"
@@ -114,6 +188,16 @@ def parse(text):
 
 
 def validate(document):
+    try:
+        return _validate(document)
+    except RecursionError:
+        # A document built in Python (not through load_text) can still nest without limit.
+        raise ContractInvalid([Problem("", "the document nests too deeply")]) from None
+
+
+def _validate(document):
+    if _depth(document) > MAX_DEPTH:
+        raise ContractInvalid([Problem("", f"the document nests deeper than {MAX_DEPTH} levels")])
     problems = []
     for key in ("apiVersion", "kind", "id", "version", "schema"):
         if document.get(key) in (None, ""):
@@ -135,6 +219,11 @@ def validate(document):
         problems.append(Problem("kind", f"must be 'DataContract', got {document['kind']!r}"))
     if document.get("id") not in (None, "") and not isinstance(document["id"], str):
         problems.append(Problem("id", "must be a string"))
+    for key in ("id", "version"):
+        if document.get(key) not in (None, "") and isinstance(document[key], str | int | float):
+            problem = identifier_problem(str(document[key]))
+            if problem:
+                problems.append(Problem(key, problem))
     if isinstance(document.get("schema"), list):
         problems.extend(_schema_problems(document["schema"]))
     problems.extend(_model_problems(document))
@@ -241,7 +330,17 @@ def _regex_problems(pattern, where):
         re.compile(pattern)
     except re.error as exc:
         return [Problem(where, f"invalid regular expression: {exc}")]
+    python_only = PYTHON_ONLY_REGEX.search(pattern)
+    if python_only:
+        # Spark matches with java.util.regex: a pattern only Python understands would fail every batch.
+        return [
+            Problem(where, f"uses Python-only regular expression syntax {python_only.group(0)!r}; Spark uses Java's")
+        ]
     return []
+
+
+# Named groups and backreferences in Python's spelling, conditional groups, and the ASCII/locale flags.
+PYTHON_ONLY_REGEX = re.compile(r"(?<!\\)\(\?(?:P[<=>]|\(|[imsux-]*[aL])")
 
 
 def _quality_problems(item, where):
@@ -269,6 +368,13 @@ def _quality_problems(item, where):
     if kind == "sql":
         if not item.get("query"):
             problems.append(Problem(f"{where}.query", "is required for a sql rule"))
+        elif not isinstance(item["query"], str):
+            problems.append(Problem(f"{where}.query", "must be a string"))
+        else:
+            # Whatever DC43_SQL_RULES says now, so that switching it on never unleashes a stored query.
+            reason = sqlrules.refusal(item["query"])
+            if reason:
+                problems.append(Problem(f"{where}.query", f"refused: {reason}"))
         if not operators:
             problems.append(Problem(where, "a sql rule needs an operator to compare its result with"))
     if kind == "library":

@@ -58,6 +58,15 @@ def envlist(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def envchoice(name, default, choices):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.strip().lower() not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.strip().lower()
+
+
 def envport(name, default):
     value = envint(name, default)
     if not 0 <= value <= 65535:
@@ -289,6 +298,8 @@ if DC43_REJECT_SAMPLE_SIZE < 0:
 # A pipeline's transform must be a function of one of these modules (comma-separated): they are ours,
 # so a pipeline typed in the admin can never run arbitrary code.
 DC43_TRANSFORM_MODULES = envlist("DC43_TRANSFORM_MODULES", ["pipelines.transforms"])
+# `sql` quality rules run in the site's Spark session: off unless the operator opts in (docs/semantics.md).
+DC43_SQL_RULES = envchoice("DC43_SQL_RULES", "off", ("off", "restricted"))
 
 LOGGING = {
     "version": 1,

@@ -7,13 +7,15 @@ being written). Only `duplicateValues`/`unique` and `sql` rules need a job of
 their own, and only when the contract has them.
 """
 
+import dataclasses
 import itertools
 import logging
 import re
 
-from pyspark.sql import Observation
+from pyspark.sql import Observation, SparkSession
 from pyspark.sql import functions as F
 
+from contracts import sqlrules
 from contracts.checks import (
     ENFORCE,
     METRIC,
@@ -23,7 +25,6 @@ from contracts.checks import (
     judge,
     worst,
 )
-from pipelines.errors import first_line
 
 logger = logging.getLogger("dc43.checks")
 
@@ -117,6 +118,7 @@ class BatchChecks:
     """The checks of one contract for one DataFrame shape: built once, used for every micro-batch."""
 
     def __init__(self, compiled, schema, run_type=ENFORCE):
+        compiled = dataclasses.replace(compiled, rules=[_vetted(rule) for rule in compiled.rules])
         self.compiled = compiled
         self.run_type = run_type
         self.columns = [f.name for f in schema.fields]
@@ -127,7 +129,7 @@ class BatchChecks:
             try:
                 predicate = offends(rule, self.columns, types)
             except Exception as exc:  # a rule whose parameters Spark cannot express
-                self.unusable[rule.name] = f"cannot evaluate: {exc}"
+                self.unusable[rule.name] = f"cannot evaluate: {short_error(exc)}"
                 continue
             if predicate is not None:
                 self.predicates[rule.name] = predicate
@@ -217,7 +219,7 @@ class BatchChecks:
                     measured[rule.name] = sql_value(df, rule)
             except Exception as exc:
                 logger.warning("rule %s could not run: %s", rule.name, exc)
-                measured[rule.name] = {"error": f"could not run: {first_line(exc)}"}
+                measured[rule.name] = {"error": f"could not run: {short_error(exc)}"}
         return measured
 
     def judge(self, measured):
@@ -238,30 +240,141 @@ def duplicate_rows(df, columns):
     return int(row["dups"] or 0)
 
 
-PLACEHOLDER = re.compile(r"\$?\{(object|table|property|column)\}")
-
-
 def sql_value(df, rule):
     """Run a sql rule against the batch as a temporary view; its first value is the measurement."""
-    view = f"dc43_batch_{next(_view_ids)}"
+    view = f"{sqlrules.VIEW_PREFIX}_{next(_view_ids)}"
+    query = sqlrules.substitute(rule.params["query"], view, f"`{rule.column}`" if rule.column else "")
+    reason = spark_sql_refusal(df.sparkSession, query, view)
+    if reason:
+        # Vetted when the checks were built; checked again on the very text that would run.
+        raise sqlrules.Refused(reason)
     df.createOrReplaceTempView(view)
     try:
-        column = f"`{rule.column}`" if rule.column else ""
-
-        def substitute(match):
-            return view if match.group(1) in ("object", "table") else column
-
-        query = PLACEHOLDER.sub(substitute, rule.params["query"])
         row = df.sparkSession.sql(query).first()
         return None if row is None else row[0]
     finally:
         df.sparkSession.catalog.dropTempView(view)
 
 
+# Plan nodes a read-only query over one view is made of; anything else (every Command, script
+# transforms, table-valued functions, file relations) is refused.
+READ_ONLY_NODES = frozenset(
+    {
+        "Project",
+        "Filter",
+        "Aggregate",
+        "UnresolvedHaving",
+        "UnresolvedRelation",
+        "SubqueryAlias",
+        "UnresolvedSubqueryColumnAliases",
+        "UnresolvedWith",
+        "Join",
+        "Sort",
+        "GlobalLimit",
+        "LocalLimit",
+        "Offset",
+        "Distinct",
+        "Deduplicate",
+        "Union",
+        "Intersect",
+        "Except",
+        "OneRowRelation",
+        "LocalRelation",
+        "WithWindowDefinition",
+        "UnresolvedHint",
+    }
+)
+
+
+def spark_sql_refusal(spark, query, view):
+    """Why Spark's parsed plan of `query` breaks the sql rule policy, or None: the run-time twin of sqlrules.refusal."""
+    try:
+        plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(query)
+    except Exception as exc:
+        return f"does not parse as a single statement: {short_error(exc)}"
+    cte_names = set()
+    pending = [plan]
+    while pending:
+        node = pending.pop()
+        kind = node.getClass().getSimpleName()
+        if kind not in READ_ONLY_NODES:
+            return f"is not a plain SELECT: it holds {kind}"
+        if kind == "UnresolvedWith":
+            cte_names.update(alias.alias().lower() for alias in _seq(node.innerChildren()))
+        if kind == "UnresolvedRelation":
+            reason = sqlrules.relation_refusal(_seq(node.multipartIdentifier()), view, cte_names)
+            if reason:
+                return reason
+        expressions = _seq(node.expressions())
+        while expressions:
+            expression = expressions.pop()
+            expression_kind = expression.getClass().getSimpleName()
+            if expression_kind == "ExpressionWithUnresolvedIdentifier":
+                return "uses IDENTIFIER(...), which names a function or column only at run time"
+            if expression_kind == "UnresolvedFunction":
+                reason = sqlrules.function_refusal(".".join(_seq(expression.nameParts())))
+                if reason:
+                    return reason
+            expressions.extend(_seq(expression.children()))
+        # innerChildren holds CTE definitions and the plans of subqueries in expressions.
+        pending.extend(_seq(node.children()) + _seq(node.innerChildren()))
+    return None
+
+
+def _seq(scala_seq):
+    return [scala_seq.apply(i) for i in range(scala_seq.size())]
+
+
+def _vetted(rule):
+    """The rule, or a skipped copy saying why it must not run here (sql policy, patterns Java cannot compile)."""
+    reason = None
+    if rule.level == SKIPPED:
+        return rule
+    if rule.kind == "sql":
+        reason = _sql_rule_refusal(rule)
+    elif rule.params.get("pattern") is not None:
+        reason = java_pattern_problem(rule.params["pattern"])
+    if reason is None:
+        return rule
+    return dataclasses.replace(rule, level=SKIPPED, note=reason)
+
+
+def _sql_rule_refusal(rule):
+    if sqlrules.mode() != sqlrules.RESTRICTED:
+        return sqlrules.DISABLED
+    view = f"{sqlrules.VIEW_PREFIX}_vetted"
+    try:
+        query = sqlrules.substitute(rule.params["query"], view, f"`{rule.column}`" if rule.column else "")
+    except sqlrules.Refused as exc:
+        return f"refused: {exc}"
+    reason = spark_sql_refusal(SparkSession.active(), query, view)
+    return f"refused: {reason}" if reason else None
+
+
+def java_pattern_problem(pattern):
+    """Spark's rlike compiles with java.util.regex; a pattern it refuses would fail the whole batch."""
+    try:
+        SparkSession.active()._jvm.java.util.regex.Pattern.compile(str(pattern))
+    except Exception as exc:
+        return f"pattern Java cannot compile: {short_error(exc)}"
+    return None
+
+
 def measure(df, compiled, run_type=ENFORCE):
     """Measure a static DataFrame against a compiled contract; returns a BatchVerdict."""
     checks = BatchChecks(compiled, df.schema, run_type)
     return checks.judge(checks.measure_static(df))
+
+
+PATHS = re.compile(r"(?<![\w])(?:[a-z][a-z0-9+.-]*:)?/{1,3}[\w.~%@+/-]+")
+
+
+def short_error(exc, limit=160):
+    """What a page may show of an exception: its first line, without Java frames or file paths."""
+    java = getattr(exc, "java_exception", None)  # py4j's own first line only says which call failed
+    lines = [line for line in str(java if java is not None else exc).strip().splitlines() if line.strip()]
+    text = PATHS.sub("<path>", lines[0] if lines else type(exc).__name__)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 __all__ = ["BatchChecks", "measure", "schema_gate", "schema_fields", "REASONS"]

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contracts.checks import RunType, Verdict, worst
+from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
 from registry.summary import batch_summary
 from registry.wakeups import notify
@@ -76,7 +77,8 @@ VersionStatus = models.TextChoices("VersionStatus", [(v.name, v.value) for v in 
 
 
 class Dataset(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    # The name is a folder under the data root and part of URLs: the same safe characters as a contract id.
+    name = models.CharField(max_length=200, unique=True, validators=[validate_identifier])
     contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="datasets")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -90,7 +90,9 @@ class Command(BaseCommand):
             if len(args) != 1:
                 raise CommandError("with --contract-file give only the data PATH", returncode=EXIT_BAD_INPUT)
             try:
-                text = Path(contract_file).read_text()
+                with open(contract_file, encoding="utf-8") as handle:
+                    # One byte past the limit is enough for odcs to refuse it; /dev/zero is not read forever.
+                    text = handle.read(odcs.MAX_DOCUMENT_BYTES + 1)
             except OSError as exc:
                 raise CommandError(
                     f"cannot read contract file {contract_file}: {exc.strerror}", returncode=EXIT_BAD_INPUT
