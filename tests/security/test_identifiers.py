@@ -111,9 +111,9 @@ def test_renaming_a_contract_that_has_versions_is_refused_with_a_message(editor_
 
 @pytest.mark.django_db
 def test_a_contract_without_versions_may_still_be_renamed():
-    contract = Contract.objects.create(contract_id="shop.orders")
-    contract.contract_id = "shop.orders_v2"
+    contract = Contract.objects.create(contract_id="acme.invoices")
+    contract.contract_id = "acme.invoices_v2"
     contract.full_clean()
     contract.save()
-    assert Contract.objects.get(pk=contract.pk).contract_id == "shop.orders_v2"
+    assert Contract.objects.get(pk=contract.pk).contract_id == "acme.invoices_v2"
     assert not ContractVersion.objects.filter(contract=contract).exists()
