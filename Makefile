@@ -51,8 +51,8 @@ test: install lint
 	@scripts/browser-tests.sh $(PY)
 
 test-fast: install
-	@echo "==> tests without Spark and without a browser"
-	@$(PYTEST) -m "not spark and not browser"
+	@echo "==> tests without Spark, a browser or other processes"
+	@$(PYTEST) -m "not spark and not browser and not process"
 
 test-spark: install
 	@$(PYTEST) -m spark

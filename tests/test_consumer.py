@@ -15,7 +15,7 @@ from simulate import SimulatedRun, play
 from dc43site.routing import websocket_application
 from registry.models import Run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_contracts")]
 
 
 def session_cookie(user):

@@ -14,6 +14,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.spark,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("demo_contracts"),
     pytest.mark.skipif(
         importlib.util.find_spec("pipelines.runner") is None, reason="pipelines.runner is not there yet"
     ),
@@ -35,15 +36,6 @@ def spark_site_url(django_db_setup, django_db_blocker, tmp_path_factory):
         DC43_CHECKPOINT_ROOT=str(data / "checkpoints"),
     ) as url:
         yield url
-
-
-@pytest.fixture(autouse=True)
-def demo_contracts_loaded(transactional_db):
-    """The scenarios resolve the demo contracts, which an earlier transactional test may have flushed."""
-    from contracts.demo import load_demo_contracts
-    from contracts.models import Contract, ContractVersion
-
-    load_demo_contracts(Contract, ContractVersion)
 
 
 def press_run(browser, url, user, key, seconds=None):
