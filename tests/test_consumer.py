@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
+from markup import elements
 from simulate import SimulatedRun, play
 
 from dc43site.routing import websocket_application
@@ -79,7 +80,8 @@ def ids(html, prefix):
 
 
 def seq_of(html):
-    return int(re.search(r'id="live-seq" name="last_seq" value="(\d+)" hx-swap-oob="true"', html).group(1))
+    [seq] = elements(html, "input", id="live-seq", name="last_seq", hx_swap_oob="true")
+    return int(seq.attrs["value"])
 
 
 @pytest.fixture
@@ -313,7 +315,7 @@ def test_a_replayed_batch_replaces_its_badge_instead_of_appending(viewer, poll_r
 
     html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html
-    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert elements(html, "ol", id="batches", class_="batches", aria_label="Micro-batches", hx_swap_oob="true")
     assert ids(html, "batch-main-") == ["batch-main-0"]
     assert "7 rows" in html
 
@@ -399,7 +401,7 @@ def test_a_client_further_behind_than_the_page_window_gets_the_lists_whole(viewe
 
     html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html
-    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert elements(html, "ol", id="batches", class_="batches", aria_label="Micro-batches", hx_swap_oob="true")
     badges = ids(html, "batch-main-")
     assert badges[-1] == f"batch-main-{BATCH_WINDOW + 4}" and "batch-main-0" not in badges
     assert ids(html, "dq-main-") == [b.replace("batch", "dq") for b in badges]
@@ -426,4 +428,4 @@ def test_a_replay_of_a_batch_older_than_the_window_replaces_the_lists(viewer, po
 
     html = first_update(sim.run.id, seen, viewer)
     assert 'hx-swap-oob="beforeend:#batches"' not in html  # appending would show batch 0 twice on a page that has it
-    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert elements(html, "ol", id="batches", class_="batches", aria_label="Micro-batches", hx_swap_oob="true")
