@@ -67,7 +67,7 @@ test-browser: install
 	@scripts/browser-tests.sh $(PY)
 
 bench: install
-	@DEBUG=true $(PY) bench/run_all.py
+	@$(PY) bench/run_all.py
 
 clean:
 	rm -rf var/data var/checkpoints var/test-artifacts
