@@ -8,8 +8,9 @@ def refuse_nul_characters(get_response):
     would be a 500 on PostgreSQL and a quiet miss on SQLite."""
 
     def middleware(request):
-        texts = [request.path, *request.GET.keys()]
-        texts += [value for values in request.GET.lists() for value in values[1]]
+        texts = [request.path]
+        for name, values in request.GET.lists():
+            texts += [name, *values]
         if any("\x00" in text for text in texts):
             return HttpResponseBadRequest("NUL characters are not allowed in a URL.")
         return get_response(request)
