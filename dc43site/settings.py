@@ -1,7 +1,8 @@
 """Settings for the dc43 site, read from the environment.
 
-Every variable has a development default (see README); in production mode
-(DEBUG off) the variables that guard the site must be set, and a missing or
+Every variable has a development default (see README). DEBUG itself is off
+unless the environment or the checkout's var/site.env turns it on; in production
+mode (DEBUG off) the variables that guard the site must be set, and a missing or
 malformed one stops the start with a message naming it.
 """
 
@@ -116,7 +117,10 @@ def dev_secret_key():
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     # Created readable by its owner only: a chmod afterwards would leave a moment when others can read it.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this checkout (runserver's reloader) made it first
+        return path.read_text().strip()
     with os.fdopen(descriptor, "w") as file:
         file.write(key)
     return key
