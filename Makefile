@@ -10,6 +10,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # pytest exits 5 when it collected nothing: for us that is a failure, and exit codes pass through as they are.
 PYTEST := $(PY) -m pytest
+# This checkout's own settings (KEY=value lines, the environment wins); `make demo` turns development mode on there.
+SITE_ENV := $(or $(DC43_SITE_ENV),$(or $(DC43_VAR_DIR),var)/site.env)
 
 .PHONY: demo test install prereqs lint format test-fast test-spark test-browser bench clean
 
@@ -27,6 +29,10 @@ prereqs:
 
 demo: install
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
+	@if [ ! -f "$(SITE_ENV)" ]; then \
+		mkdir -p "$(dir $(SITE_ENV))" && echo "DEBUG=true" > "$(SITE_ENV)" && \
+		echo "==> development mode for this checkout: wrote DEBUG=true to $(SITE_ENV) (a production site has no such file)"; \
+	fi
 	@echo "==> migrating the database (the three demo contracts load with the migrations)"
 	@$(PY) manage.py migrate --noinput
 	@$(PY) manage.py load_demo_contracts
@@ -51,7 +57,7 @@ test: install lint
 	@scripts/browser-tests.sh $(PY)
 
 test-fast: install
-	@echo "==> tests without Spark and without a browser"
+	@echo "==> tests without Spark, a browser or other processes"
 	@$(PYTEST) -m "not spark and not browser and not process"
 
 test-spark: install

@@ -17,6 +17,7 @@ def setup_django(database_url=None):
         os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dc43site.settings")
     os.environ.setdefault("DC43_WARM_SPARK", "0")
+    os.environ.setdefault("DEBUG", "true")  # a benchmark is development: DEBUG is off by default (see README)
     import django
 
     django.setup()

@@ -1,12 +1,14 @@
 """Settings for the dc43 site, read from the environment.
 
-Every variable has a development default (see README); in production mode
-(DEBUG off) the variables that guard the site must be set, and a missing or
+Every variable has a development default (see README). DEBUG itself is off
+unless the environment or the checkout's var/site.env turns it on; in production
+mode (DEBUG off) the variables that guard the site must be set, and a missing or
 malformed one stops the start with a message naming it.
 """
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -14,6 +16,26 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DC43_VAR_DIR", BASE_DIR / "var"))
+
+
+def read_site_env(path):
+    """KEY=value lines of a checkout's own settings (`make demo` writes DEBUG=true there); the environment wins.
+
+    A production deployment has no such file: its operator sets the environment.
+    """
+    if not path or not Path(path).is_file():
+        return
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ImproperlyConfigured(f"{path}, line {number}: expected KEY=value, got {line!r}")
+        os.environ.setdefault(key.strip(), value.strip())
+
+
+read_site_env(os.environ.get("DC43_SITE_ENV", str(VAR_DIR / "site.env")))
 
 
 def envbool(name, default):
@@ -103,11 +125,27 @@ def dev_secret_key():
         return path.read_text().strip()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    path.write_text(key)
+    # Created readable by its owner only: a chmod afterwards would leave a moment when others can read it.
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this checkout (runserver's reloader) made it first
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key)
     return key
 
 
-DEBUG = envbool("DEBUG", True)
+def without_password(url):
+    """A URL fit for an error message: postgres://u:***@host/db."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+# Off unless turned on: a forgotten variable must not serve tracebacks. `make demo` and the tests turn it on.
+DEBUG = envbool("DEBUG", False)
 
 if DEBUG:
     SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret_key()
@@ -131,6 +169,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "django_htmx",
     "template_partials",
     "contracts",
@@ -140,6 +179,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dc43site.middleware.refuse_nul_characters",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,6 +189,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dc43site.urls"
@@ -194,15 +236,17 @@ def database_config():
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
         raise ImproperlyConfigured(
-            f"DATABASE_URL must be postgres://user:password@host:port/name (or sqlite:///path), got {url!r}"
+            "DATABASE_URL must be postgres://user:password@host:port/name (or sqlite:///path), "
+            f"got {without_password(url)!r}"
         )
     try:
         # Persistent connections do not mix with ASGI (each request may run on a new thread): open per request.
         config = dj_database_url.parse(url, conn_max_age=0)
-    except Exception as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is malformed ({exc}): {url!r}") from None
+    except Exception:
+        # The parser's own message may quote the password: only the masked URL is shown.
+        raise ImproperlyConfigured(f"DATABASE_URL is malformed: {without_password(url)!r}") from None
     if not config.get("NAME"):
-        raise ImproperlyConfigured(f"DATABASE_URL names no database: {url!r}")
+        raise ImproperlyConfigured(f"DATABASE_URL names no database: {without_password(url)!r}")
     return config
 
 
@@ -212,7 +256,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")) or REDIS_URL.split("://", 1)[1] in ("", "/"):
-        raise ImproperlyConfigured(f"REDIS_URL must be redis://host:port/db (or rediss://, unix://), got {REDIS_URL!r}")
+        raise ImproperlyConfigured(
+            f"REDIS_URL must be redis://host:port/db (or rediss://, unix://), got {without_password(REDIS_URL)!r}"
+        )
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "dc43site.channel_layers.RedisChannelLayer",
@@ -230,6 +276,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in throttle (django-axes), for the site's login and the admin's alike: after 5 failures for one
+# username from one address, that pair is refused for 15 minutes after its last failure; a success resets
+# the count. Other users, and the same user from elsewhere, are not affected. Behind a proxy every client
+# has the proxy's address (REMOTE_ADDR), so the pair is in effect the username.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "scenarios"
@@ -260,7 +317,9 @@ WHITENOISE_USE_FINDERS = True
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Only a proxy that sets X-Forwarded-Proto itself may be trusted with it; otherwise any client could claim https.
+    if envbool("DC43_BEHIND_TLS_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)

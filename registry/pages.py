@@ -7,7 +7,7 @@ PostgreSQL cannot start an index range from an OR, and without the plain bound i
 walks the index from the newest row down to the cursor, 90,000 rows for a deep page.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -17,11 +17,16 @@ def cursor(item, field):
     return f"{getattr(item, field).isoformat()}_{item.pk}"
 
 
-def parse_cursor(text):
+def parse_cursor(text, pk_field):
+    """The (timestamp, pk) a link carries, or None when it is no cursor of this table: the first page then."""
     try:
         stamp, pk = text.split("_", 1)
-        return datetime.fromisoformat(stamp), pk
-    except (AttributeError, ValueError):
+        moment = datetime.fromisoformat(stamp)
+        moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)  # year 1 at +14:00 overflows here
+        pk = pk_field.to_python(pk)
+        pk_field.run_validators(pk)  # an integer key past the column's range would be a database error
+        return moment, pk
+    except (AttributeError, ValueError, OverflowError, ValidationError):
         return None
 
 
@@ -30,25 +35,23 @@ class KeysetPage:
         self.params = params
         self.field = field
         self.has_newer = self.has_older = False
-        before, after = parse_cursor(params.get("before")), parse_cursor(params.get("after"))
+        pk_field = queryset.model._meta.pk
+        before, after = parse_cursor(params.get("before"), pk_field), parse_cursor(params.get("after"), pk_field)
         items = []
-        try:
-            if after:
-                newer = Q(**{f"{field}__gte": after[0]}) & (
-                    Q(**{f"{field}__gt": after[0]}) | Q(**{field: after[0], "pk__gt": after[1]})
-                )
-                items = list(queryset.filter(newer).order_by(field, "pk")[: size + 1])
-                self.has_newer, self.has_older = len(items) > size, True
-                items = items[:size][::-1]
-            elif before:
-                older = Q(**{f"{field}__lte": before[0]}) & (
-                    Q(**{f"{field}__lt": before[0]}) | Q(**{field: before[0], "pk__lt": before[1]})
-                )
-                items = list(queryset.filter(older).order_by(f"-{field}", "-pk")[: size + 1])
-                self.has_newer, self.has_older = True, len(items) > size
-                items = items[:size]
-        except ValidationError:  # a cursor whose pk is no valid key
-            items = []
+        if after:
+            newer = Q(**{f"{field}__gte": after[0]}) & (
+                Q(**{f"{field}__gt": after[0]}) | Q(**{field: after[0], "pk__gt": after[1]})
+            )
+            items = list(queryset.filter(newer).order_by(field, "pk")[: size + 1])
+            self.has_newer, self.has_older = len(items) > size, True
+            items = items[:size][::-1]
+        elif before:
+            older = Q(**{f"{field}__lte": before[0]}) & (
+                Q(**{f"{field}__lt": before[0]}) | Q(**{field: before[0], "pk__lt": before[1]})
+            )
+            items = list(queryset.filter(older).order_by(f"-{field}", "-pk")[: size + 1])
+            self.has_newer, self.has_older = True, len(items) > size
+            items = items[:size]
         if not items:  # the first page, or a cursor that leads nowhere
             items = list(queryset.order_by(f"-{field}", "-pk")[: size + 1])
             self.has_newer, self.has_older = False, len(items) > size

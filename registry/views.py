@@ -79,7 +79,11 @@ def run_detail(request, run_id):
 
 
 def positive_int(text):
-    return int(text) if text and text.isdigit() and int(text) > 0 else None
+    """A whole number above 0 as a link writes it; anything else ('²', '1.5', 5,000 digits) reads as absent."""
+    # isdigit() alone also accepts '²' and other digits int() refuses; 18 digits stay inside a bigint.
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text) or None
 
 
 @require_GET

@@ -1,6 +1,9 @@
 """bench/registry.py in its smoke mode: a tiny registry on a throwaway SQLite database, the same pages and output."""
 
+import pytest
 from test_bench_smoke import run_smoke
+
+pytestmark = pytest.mark.process  # a benchmark process of its own, a minute or more
 
 PAGES = {
     "runs_first",

@@ -12,12 +12,13 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
+from markup import elements
 from simulate import SimulatedRun, play
 
 from dc43site.routing import websocket_application
 from registry.models import Run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_contracts")]
 
 db = database_sync_to_async  # the test's own reads and writes, off the event loop
 
@@ -76,7 +77,8 @@ def ids(html, prefix):
 
 
 def seq_of(html):
-    return int(re.search(r'id="live-seq" name="last_seq" value="(\d+)" hx-swap-oob="true"', html).group(1))
+    [seq] = elements(html, "input", id="live-seq", name="last_seq", hx_swap_oob="true")
+    return int(seq.attrs["value"])
 
 
 @pytest.fixture
@@ -326,7 +328,7 @@ async def test_a_replayed_batch_replaces_its_badge_instead_of_appending(cookie, 
 
     html = await first_update(sim.run.id, seen, cookie)
     assert 'hx-swap-oob="beforeend:#batches"' not in html
-    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert elements(html, "ol", id="batches", class_="batches", aria_label="Micro-batches", hx_swap_oob="true")
     assert ids(html, "batch-main-") == ["batch-main-0"]
     assert "7 rows" in html
 
@@ -407,7 +409,7 @@ async def test_a_client_further_behind_than_the_page_window_gets_the_lists_whole
 
     html = await first_update(sim.run.id, seen, cookie)
     assert 'hx-swap-oob="beforeend:#batches"' not in html
-    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert elements(html, "ol", id="batches", class_="batches", aria_label="Micro-batches", hx_swap_oob="true")
     badges = ids(html, "batch-main-")
     assert badges[-1] == f"batch-main-{BATCH_WINDOW + 4}" and "batch-main-0" not in badges
     assert ids(html, "dq-main-") == [b.replace("batch", "dq") for b in badges]
@@ -439,4 +441,4 @@ async def test_a_replay_of_a_batch_older_than_the_window_replaces_the_lists(cook
 
     html = await first_update(sim.run.id, seen, cookie)
     assert 'hx-swap-oob="beforeend:#batches"' not in html  # appending would show batch 0 twice on a page that has it
-    assert '<ol id="batches" class="batches" aria-label="Micro-batches" hx-swap-oob="true">' in html
+    assert elements(html, "ol", id="batches", class_="batches", aria_label="Micro-batches", hx_swap_oob="true")

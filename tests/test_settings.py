@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
     "DEBUG": "false",
@@ -22,9 +24,13 @@ PRODUCTION = {
 
 
 def clean_env(**variables):
-    """The machine's environment without any of the site's variables, plus the ones given."""
+    """The machine's environment without any of the site's variables, plus the ones given (None removes one).
+
+    Development mode unless DEBUG is given; a checkout's var/site.env is not read.
+    """
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "JAVA_HOME", "TMPDIR")}
-    return {**keep, "DJANGO_SETTINGS_MODULE": "dc43site.settings", **variables}
+    env = {**keep, "DJANGO_SETTINGS_MODULE": "dc43site.settings", "DC43_SITE_ENV": "", "DEBUG": "true", **variables}
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def manage(*args, **variables):
@@ -59,7 +65,7 @@ def assert_refused(result, *words):
         assert word in message
 
 
-def test_without_any_variable_the_site_uses_sqlite_under_var_and_the_in_process_channel_layer():
+def test_in_development_mode_without_other_variables_the_site_uses_sqlite_under_var_and_the_in_process_layer():
     found = read_settings("DATABASES", "CHANNEL_LAYERS", "DEBUG", "DC43_SPARK_MASTER", "DC43_DATA_ROOT")
     assert found["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert found["DATABASES"]["default"]["NAME"] == str(ROOT / "var" / "dc43.sqlite3")

@@ -1,10 +1,10 @@
 import math
-import re
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from markup import by_id, elements, ids
 from simulate import SimulatedRun, play
 
 from contracts.models import Contract
@@ -27,10 +27,10 @@ def test_a_healthy_run_shows_its_batches_versions_and_ok_status(client, viewer):
     assert "status: ok" in html
     for batch_id in range(4):
         assert html.count(f'id="batch-main-{batch_id}"') == 1
-    assert html.count('<tr id="version-') == 3  # the empty first batch publishes nothing
+    assert len(ids(html, "version-", tag="tr")) == 3  # the empty first batch publishes nothing
     assert "First rows arrived in batch 1" in html
     assert "Run ended ok" in html
-    assert 'id="run-quarantine" class=""' in html
+    assert by_id(html, "run-quarantine").attrs["class"] == ""
     assert "ws-connect" not in html  # finished: nothing to watch
 
 
@@ -64,8 +64,8 @@ def test_a_running_run_connects_its_socket_with_the_seq_it_rendered(client, view
     client.force_login(viewer)
     html = page(client, sim.run)
     assert f'ws-connect="/ws/runs/{sim.run.id}/"' in html
-    assert '<input type="hidden" id="live-seq" name="last_seq" value="4">' in html
-    assert '<li class="stage stage-active" aria-current="step">' in html
+    assert by_id(html, "live-seq").has(type="hidden", name="last_seq", value="4")
+    assert elements(html, "li", class_="stage stage-active", aria_current="step")
     assert "Waiting for the first micro-batch" in html
 
 
@@ -155,7 +155,7 @@ def test_the_page_costs_the_same_queries_for_5_or_500_batches(client, viewer, dj
     assert len(many) == len(few)
     # The long run lists a window of its newest batches (see the tests below), the short one all of them.
     assert 'id="batch-main-499"' in html_large and 'id="batch-main-0"' not in html_large
-    assert html_small.count('<li id="batch-main-') == 5
+    assert len(ids(html_small, "batch-main-", tag="li")) == 5
 
 
 def test_the_page_renders_within_a_fixed_query_budget(client, viewer, django_assert_max_num_queries):
@@ -226,7 +226,7 @@ def test_a_run_blocked_at_its_input_gate_shows_that_gate(client, viewer):
 
 
 def listed_batches(html):
-    return [int(i) for i in re.findall(r'<li id="batch-main-(\d+)"', html)]
+    return [int(i.removeprefix("batch-main-")) for i in ids(html, "batch-main-", tag="li")]
 
 
 def test_a_long_run_lists_its_newest_batches_and_links_to_the_older_ones(client, viewer):
@@ -236,8 +236,8 @@ def test_a_long_run_lists_its_newest_batches_and_links_to_the_older_ones(client,
     listed = listed_batches(html)
     assert listed == sorted(listed) and listed[-1] == 499
     assert 0 < len(listed) <= BATCH_WINDOW
-    assert html.count('<tr id="dq-main-') == len(listed)
-    assert html.count('<tr id="version-') == 2 * len(listed)  # each batch published an output and a rejects slice
+    assert len(ids(html, "dq-main-", tag="tr")) == len(listed)
+    assert len(ids(html, "version-", tag="tr")) == 2 * len(listed)  # each batch published an output and a rejects slice
     older = listed[0]
     assert f"{older} earlier batches before batch {older}:" in html
     assert 'href="?batches_before=' in html
@@ -251,8 +251,8 @@ def test_paging_back_through_a_long_run_shows_every_batch_once(client, viewer):
         html = client.get(url).content.decode()
         pages += 1
         seen += listed_batches(html)
-        older = re.search(r'href="(\?batches_before=\d+)">show older batches', html)
-        url = run.get_absolute_url() + older.group(1) if older else None
+        older = [a.attrs["href"] for a in elements(html, "a") if a.text.strip() == "show older batches"]
+        url = run.get_absolute_url() + older[0] if older else None
         if pages > 1:
             assert "Back to the newest batches" in html
     assert sorted(seen) == list(range(500))

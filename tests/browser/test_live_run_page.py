@@ -9,7 +9,7 @@ import pytest
 from browser.conftest import db, log_in, screenshot
 from simulate import SimulatedRun, play_in_thread
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_contracts")]
 PAUSE = 0.7
 
 

@@ -4,7 +4,7 @@ import pytest
 from browser.conftest import db, log_in, screenshot
 from simulate import SimulatedRun, play
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_contracts")]
 
 
 def test_someone_without_the_permission_sees_why_run_is_disabled(viewer, browser, site_url):

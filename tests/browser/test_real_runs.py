@@ -13,6 +13,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.spark,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("demo_contracts"),
 ]
 RUN_PAGE = re.compile(r".*/runs/[0-9a-f-]{36}/$")
 FINISHED = "#run-header .status-ok, #run-header .status-warn, #run-header .status-blocked, #run-header .status-failed"
@@ -31,15 +32,6 @@ def spark_site_url(django_db_setup, django_db_blocker, tmp_path_factory):
         DC43_CHECKPOINT_ROOT=str(data / "checkpoints"),
     ) as url:
         yield url
-
-
-@pytest.fixture(autouse=True)
-def demo_contracts_loaded(transactional_db):
-    """The scenarios resolve the demo contracts, which an earlier transactional test may have flushed."""
-    from contracts.demo import load_demo_contracts
-    from contracts.models import Contract, ContractVersion
-
-    load_demo_contracts(Contract, ContractVersion)
 
 
 def press_run(browser, url, user, key, seconds=None):

@@ -3,7 +3,9 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 OPERATORS_GROUP = "Pipeline operators"
 
@@ -33,6 +35,8 @@ class Command(BaseCommand):
             self.stdout.write("admin account: already present")
             return
         given = os.environ.get("DC43_ADMIN_PASSWORD")
+        if given:
+            refuse_weak(given, User(username=username))
         password = given or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
         if given:
@@ -43,3 +47,11 @@ class Command(BaseCommand):
                     f"admin account: created {username!r} with password {password}  (shown once; change it in the admin)"
                 )
             )
+
+
+def refuse_weak(password, user):
+    """The site's password validators (settings.AUTH_PASSWORD_VALIDATORS) hold for the first admin too."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise CommandError("DC43_ADMIN_PASSWORD is refused: " + " ".join(exc.messages)) from None
