@@ -1,0 +1,324 @@
+"""Rules proven from the parquet footers of files just written, without reading their rows.
+
+A staged slice's footers hold, per row group and column, the row count, the null count and a
+min/max of the non-null values. From those alone many rules are settled exactly: a not-null rule
+fails on exactly `null_count` rows; `value >= 0` holds for every row when the smallest value is
+>= 0 (nulls pass a comparison, docs/semantics.md); an enum holds when the only value is in the set.
+
+A finding is a proof or nothing: whenever the footers cannot settle a rule exactly (no statistic,
+INT96 timestamps, floats whose NaN the statistics ignore, a type whose comparison is Spark's own
+cast), the rule is "not known" with the reason, and the caller measures it with Spark.
+
+Statistics may be shortened by the writer (parquet-java truncates long binary values when asked,
+and both writers drop values above a size), but the format requires min_value/max_value to remain
+bounds of the values, truncated or not; so the proofs here only use them as bounds, and "the only
+value" only when the lower and upper bound are equal.
+"""
+
+import decimal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from contracts.checks import ROW, SKIPPED
+
+SIGNED_INTEGERS = {"NONE", "INT_8", "INT_16", "INT_32", "INT_64"}
+NOT_FROM_FOOTERS = {
+    "pattern": "footers hold no statistic a pattern can be judged by",
+    "length": "footers hold no string lengths",
+    "size": "footers hold no array sizes",
+    "multiple_of": "min/max cannot show divisibility",
+    "duplicate_values": "footers cannot count duplicates",
+    "sql": "a query needs the rows",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the footers say about one rule: `count` is exact when not None (failing rows; rows for rowCount)."""
+
+    rule: str
+    count: int | None
+    why: str = ""
+
+    @property
+    def known(self):
+        return self.count is not None
+
+
+@dataclass
+class ColumnFacts:
+    """One column over every row group of every file: exact null count and bounds of the non-null values."""
+
+    kind: str = ""
+    rows: int = 0
+    nulls: int | None = 0
+    lo: object = None
+    hi: object = None
+    bounds_known: bool = True
+    why: str = ""
+
+    @property
+    def non_null(self):
+        return None if self.nulls is None else self.rows - self.nulls
+
+    def add_chunk(self, kind, rows, nulls, stats):
+        if self.kind and kind != self.kind:
+            self.kind, self.why = "mixed", "the files disagree about the column's type"
+        self.kind = self.kind or kind
+        self.rows += rows
+        self.nulls = None if self.nulls is None or nulls is None else self.nulls + nulls
+        if nulls is not None and rows - nulls == 0:
+            return  # only nulls here: nothing to bound
+        if kind not in ("integer", "decimal", "string"):
+            self._unknown(f"no usable min/max for a {kind} column")
+        elif stats is None or not stats.has_min_max:
+            self._unknown("a row group has no min/max")
+        else:
+            lo, hi = (stats.min_raw, stats.max_raw) if kind == "string" else (stats.min, stats.max)
+            self.lo = lo if self.lo is None or lo < self.lo else self.lo
+            self.hi = hi if self.hi is None or hi > self.hi else self.hi
+
+    def add_absent(self, rows):
+        """A file without the column: its rows read as null (docs/semantics.md)."""
+        self.rows += rows
+        self.nulls = None if self.nulls is None else self.nulls + rows
+
+    def _unknown(self, why):
+        if self.bounds_known:
+            self.bounds_known, self.why = False, why
+
+
+@dataclass
+class FooterProof:
+    """The footers of one slice: its row count, per-column null counts, and a finding per rule."""
+
+    rows: int
+    nulls: dict
+    findings: dict = field(default_factory=dict)
+    row_rules: tuple = ()
+
+    @property
+    def unknown(self):
+        """Rules the footers could not settle: these need a Spark measurement."""
+        return [f.rule for f in self.findings.values() if not f.known]
+
+    def proven(self, rule):
+        """The rule's failures are exactly zero, known for sure."""
+        return self.findings[rule].count == 0
+
+    @property
+    def violations(self):
+        """Rows breaking at least one row rule, when the counts alone make it exact; else None."""
+        counts = [self.findings[name].count for name in self.row_rules]
+        if any(c is None for c in counts):
+            return None
+        failing = [c for c in counts if c]
+        if len(failing) <= 1:
+            return sum(failing)
+        if max(failing) == self.rows:
+            return self.rows  # one rule fails every row: every row is a violation
+        return None  # several rules fail some rows: their overlap is not in the footers
+
+    def measured(self):
+        """The measurements `contracts.checks.judge` takes, when every rule is known; else None."""
+        if self.unknown or self.violations is None:
+            return None
+        return {"rows": self.rows, "violations": self.violations, **{n: f.count for n, f in self.findings.items()}}
+
+
+def parquet_files(path):
+    """The data files of a written folder (Spark's `_SUCCESS`, `.crc` and other hidden files are not data)."""
+    folder = Path(str(path).removeprefix("file:"))
+    return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith(("_", ".")))
+
+
+def prove(files, compiled):
+    """Read the footers of `files` (a folder, or a list of parquet files) and settle what they can of `compiled`."""
+    if isinstance(files, (str, Path)):
+        files = parquet_files(files)
+    rules = [r for r in compiled.rules if r.level != SKIPPED]
+    columns = {}
+    rows = 0
+    wanted = {r.column for r in rules if r.column} | set(compiled.column_names)
+    for path in files:
+        metadata = pq.read_metadata(path)
+        rows += metadata.num_rows
+        schema = _flat_columns(metadata.schema)
+        for name in wanted | set(schema):
+            facts = columns.setdefault(name, ColumnFacts())
+            if name not in schema:
+                facts.add_absent(metadata.num_rows)
+                continue
+            index, kind, required = schema[name]
+            for g in range(metadata.num_row_groups):
+                group = metadata.row_group(g)
+                stats = group.column(index).statistics
+                facts.add_chunk(kind, group.num_rows, _null_count(stats, required), stats)
+    proof = FooterProof(
+        rows=rows,
+        nulls={name: facts.nulls for name, facts in columns.items()},
+        row_rules=tuple(r.name for r in rules if r.level == ROW),
+    )
+    for rule in rules:
+        facts = columns.get(rule.column) if rule.column else None
+        count, why = _settle(rule, facts, rows)
+        proof.findings[rule.name] = Finding(rule.name, count, why)
+    return proof
+
+
+def _flat_columns(schema):
+    """{name: (column index, kind, required)} of the top-level, non-repeated columns of a parquet schema."""
+    found = {}
+    for i in range(len(schema.names)):
+        column = schema.column(i)
+        if "." in column.path or column.max_repetition_level:
+            continue  # nested or repeated: no rule here reads them from footers
+        found[column.path] = (i, _kind(column), column.max_definition_level == 0)
+    return found
+
+
+def _kind(column):
+    physical, logical = column.physical_type, column.logical_type.type
+    if physical in ("INT32", "INT64") and logical in ("NONE", "INT") and column.converted_type in SIGNED_INTEGERS:
+        return "integer"
+    if logical == "DECIMAL":
+        return "decimal"
+    if physical == "BYTE_ARRAY" and logical == "STRING":
+        return "string"
+    if physical in ("FLOAT", "DOUBLE"):
+        return "float"
+    if physical == "INT96":
+        return "INT96 timestamp"
+    return logical.lower() if logical != "NONE" else physical.lower()
+
+
+def _null_count(stats, required):
+    if required:
+        return 0  # the schema itself forbids nulls
+    if stats is None or not stats.has_null_count:
+        return None
+    return stats.null_count
+
+
+def _settle(rule, facts, rows):
+    """(exact count or None, why) for one rule."""
+    kind = rule.kind
+    if kind == "row_count":
+        return rows, ""
+    if rows == 0 and kind != "sql":  # a query may return a value even over no rows
+        return 0, "no rows"
+    if kind in NOT_FROM_FOOTERS:
+        return None, NOT_FROM_FOOTERS[kind]
+    if facts is None:
+        return None, "the rule names no column"
+    if kind in ("not_null", "null_values"):
+        return (facts.nulls, "") if facts.nulls is not None else (None, "a row group has no null count")
+    if facts.non_null == 0:
+        return (0 if kind != "missing_values" else facts.nulls), "only nulls, and nulls pass"
+    if kind == "compare":
+        return _settle_compare(rule, facts)
+    if kind in ("in_set", "not_in_set", "invalid_values", "missing_values"):
+        return _settle_set(rule, facts)
+    return None, f"no footer proof for {kind} rules"
+
+
+def _operand(value, facts):
+    """The threshold in the statistics' own terms, or None when Spark's comparison would need a cast we do not copy."""
+    if facts.kind in ("integer", "decimal"):
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if facts.kind == "decimal" and isinstance(value, decimal.Decimal):
+            return value
+        return None
+    if facts.kind == "string" and isinstance(value, str):
+        return value.encode("utf-8")  # Spark orders strings by their UTF-8 bytes, as parquet does
+    return None
+
+
+def _usable(facts):
+    if facts.kind not in ("integer", "decimal", "string"):
+        return f"a {facts.kind} column's statistics do not settle it" + (
+            " (min/max ignore NaN)" if facts.kind == "float" else ""
+        )
+    if not facts.bounds_known:
+        return facts.why
+    return ""
+
+
+# operator -> (every non-null value passes, every non-null value fails), given the bounds lo <= v <= hi
+INTERVALS = {
+    "mustBeGreaterThan": (lambda lo, hi, t: lo > t, lambda lo, hi, t: hi <= t),
+    "mustBeGreaterOrEqualTo": (lambda lo, hi, t: lo >= t, lambda lo, hi, t: hi < t),
+    "mustBeLessThan": (lambda lo, hi, t: hi < t, lambda lo, hi, t: lo >= t),
+    "mustBeLessOrEqualTo": (lambda lo, hi, t: hi <= t, lambda lo, hi, t: lo > t),
+    "mustBeBetween": (lambda lo, hi, t: lo >= t[0] and hi <= t[1], lambda lo, hi, t: hi < t[0] or lo > t[1]),
+    "mustNotBeBetween": (lambda lo, hi, t: hi < t[0] or lo > t[1], lambda lo, hi, t: lo >= t[0] and hi <= t[1]),
+    "mustBe": (lambda lo, hi, t: lo == hi == t, lambda lo, hi, t: t < lo or t > hi),
+    "mustNotBe": (lambda lo, hi, t: t < lo or t > hi, lambda lo, hi, t: lo == hi == t),
+}
+
+
+def _settle_compare(rule, facts):
+    problem = _usable(facts)
+    if problem:
+        return None, problem
+    if rule.operator not in INTERVALS:
+        return None, f"unknown operator {rule.operator}"
+    between = rule.operator in ("mustBeBetween", "mustNotBeBetween")
+    raw = list(rule.threshold) if between and isinstance(rule.threshold, (list, tuple)) else [rule.threshold]
+    threshold = [_operand(v, facts) for v in raw]
+    if any(t is None for t in threshold) or (between and len(threshold) != 2):
+        return None, "the threshold compares through a cast Spark does, not the footers"
+    t = threshold if between else threshold[0]
+    passes, fails = INTERVALS[rule.operator]
+    if passes(facts.lo, facts.hi, t):
+        return 0, "min/max within bounds"
+    if fails(facts.lo, facts.hi, t) and facts.non_null is not None:
+        return facts.non_null, "min/max show every non-null value fails"
+    return None, "min/max do not settle it"
+
+
+def _settle_set(rule, facts):
+    problem = _usable(facts) or ("" if facts.kind in ("integer", "string") else f"no set proof for {facts.kind}")
+    values = rule.params.get("values")
+    if rule.kind == "invalid_values" and rule.params.get("pattern") is not None:
+        problem = problem or "a pattern needs the rows"
+    if values is None and not problem:
+        problem = "no list of values"
+    if rule.kind == "missing_values" and not values:
+        return (facts.nulls, "only nulls are missing") if facts.nulls is not None else (None, "no null count")
+    if problem:
+        return None, problem
+    members = _members(values, facts.kind)
+    if members is None:
+        return None, "the values compare as text, through Spark's cast"
+    inside = [m for m in members if facts.lo <= m <= facts.hi]
+    single = facts.lo == facts.hi
+    every_in, none_in = single and facts.lo in members, not inside
+    if rule.kind in ("in_set", "invalid_values"):
+        all_pass, all_fail = every_in, none_in
+    else:  # not_in_set, missing_values: a listed value is the failure
+        all_pass, all_fail = none_in, every_in
+    extra = facts.nulls if rule.kind == "missing_values" else 0
+    if extra is None:
+        return None, "a row group has no null count"
+    if all_pass:
+        return extra, "min/max settle the set"
+    if all_fail and facts.non_null is not None:
+        return facts.non_null + extra, "min/max show every non-null value fails"
+    return None, "min and max differ: the footer does not list the values between them"
+
+
+def _members(values, kind):
+    """The listed values as the statistics hold them, following pipelines.checks._values_match."""
+    if kind == "string":
+        return {str(v).encode("utf-8") for v in values}
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return set(values)
+    return None
