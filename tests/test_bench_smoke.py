@@ -34,4 +34,15 @@ def test_engine_benchmark_smoke():
 @pytest.mark.spark
 def test_throughput_benchmark_smoke():
     figures = run_smoke("throughput")
-    assert {"healthy_ratio", "rejects_ratio", "naive_ratio_info"} <= set(figures)
+    assert {"healthy_ratio", "rejects_ratio", "naive_ratio_info", "rejects_vs_split_ratio"} <= set(figures)
+
+
+@pytest.mark.spark
+def test_small_batches_benchmark_smoke():
+    figures = run_smoke("small_batches")
+    assert set(figures) == {
+        "governed_vs_plain_ratio",
+        "governed_vs_plain_p95_ratio_info",
+        "rejects_vs_plain_ratio_info",
+    }
+    assert all(value > 0 for value in figures.values())
