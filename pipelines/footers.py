@@ -3,7 +3,8 @@
 A staged slice's footers hold, per row group and column, the row count, the null count and a
 min/max of the non-null values. From those alone many rules are settled exactly: a not-null rule
 fails on exactly `null_count` rows; `value >= 0` holds for every row when the smallest value is
->= 0 (nulls pass a comparison, docs/semantics.md); an enum holds when the only value is in the set.
+>= 0 (nulls pass a comparison, docs/semantics.md); an enum holds when the only value is in the set,
+or when every value of the chunks' dictionary pages is (read only when min and max cannot tell).
 
 A finding is a proof or nothing: whenever the footers cannot settle a rule exactly (no statistic,
 INT96 timestamps, floats whose NaN the statistics ignore, a type whose comparison is Spark's own
@@ -16,9 +17,12 @@ value" only when the lower and upper bound are equal.
 """
 
 import decimal
+import functools
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contracts.checks import ROW, SKIPPED
@@ -58,12 +62,28 @@ class ColumnFacts:
     hi: object = None
     bounds_known: bool = True
     why: str = ""
+    chunks: list = field(default_factory=list)  # (file, ColumnChunkMetaData) with non-null values
+
+    @functools.cached_property
+    def dictionary(self):
+        """(every distinct value a non-null row can hold, why) from the chunks' dictionary pages; (None, why)."""
+        if self.kind not in ("integer", "string"):
+            return None, f"no dictionary proof for a {self.kind} column"
+        if not self.chunks:
+            return None, "no column chunk to read"
+        values = set()
+        for path, chunk in self.chunks:
+            found, why = dictionary_values(path, chunk)
+            if found is None:
+                return None, why
+            values |= found
+        return values, ""
 
     @property
     def non_null(self):
         return None if self.nulls is None else self.rows - self.nulls
 
-    def add_chunk(self, kind, rows, nulls, stats):
+    def add_chunk(self, kind, rows, nulls, stats, chunk=None):
         if self.kind and kind != self.kind:
             self.kind, self.why = "mixed", "the files disagree about the column's type"
         self.kind = self.kind or kind
@@ -71,6 +91,7 @@ class ColumnFacts:
         self.nulls = None if self.nulls is None or nulls is None else self.nulls + nulls
         if nulls is not None and rows - nulls == 0:
             return  # only nulls here: nothing to bound
+        self.chunks.append(chunk)
         if kind not in ("integer", "decimal", "string"):
             self._unknown(f"no usable min/max for a {kind} column")
         elif stats is None or not stats.has_min_max:
@@ -154,8 +175,9 @@ def prove(files, compiled):
             index, kind, required = schema[name]
             for g in range(metadata.num_row_groups):
                 group = metadata.row_group(g)
-                stats = group.column(index).statistics
-                facts.add_chunk(kind, group.num_rows, _null_count(stats, required), stats)
+                chunk = group.column(index)
+                stats = chunk.statistics
+                facts.add_chunk(kind, group.num_rows, _null_count(stats, required), stats, (path, chunk))
     proof = FooterProof(
         rows=rows,
         nulls={name: facts.nulls for name, facts in columns.items()},
@@ -285,34 +307,43 @@ def _settle_compare(rule, facts):
 
 
 def _settle_set(rule, facts):
-    problem = _usable(facts) or ("" if facts.kind in ("integer", "string") else f"no set proof for {facts.kind}")
     values = rule.params.get("values")
     if rule.kind == "invalid_values" and rule.params.get("pattern") is not None:
-        problem = problem or "a pattern needs the rows"
-    if values is None and not problem:
-        problem = "no list of values"
+        return None, "a pattern needs the rows"
     if rule.kind == "missing_values" and not values:
         return (facts.nulls, "only nulls are missing") if facts.nulls is not None else (None, "no null count")
-    if problem:
-        return None, problem
+    if values is None:
+        return None, "no list of values"
+    if facts.kind not in ("integer", "string"):
+        return None, f"no set proof for a {facts.kind} column" + (
+            " (min/max ignore NaN)" if facts.kind == "float" else ""
+        )
     members = _members(values, facts.kind)
     if members is None:
         return None, "the values compare as text, through Spark's cast"
-    inside = [m for m in members if facts.lo <= m <= facts.hi]
-    single = facts.lo == facts.hi
-    every_in, none_in = single and facts.lo in members, not inside
-    if rule.kind in ("in_set", "invalid_values"):
-        all_pass, all_fail = every_in, none_in
-    else:  # not_in_set, missing_values: a listed value is the failure
-        all_pass, all_fail = none_in, every_in
     extra = facts.nulls if rule.kind == "missing_values" else 0
     if extra is None:
         return None, "a row group has no null count"
-    if all_pass:
-        return extra, "min/max settle the set"
-    if all_fail and facts.non_null is not None:
-        return facts.non_null + extra, "min/max show every non-null value fails"
-    return None, "min and max differ: the footer does not list the values between them"
+    listed_fails = rule.kind in ("not_in_set", "missing_values")  # else a value missing from the list fails
+    why = facts.why
+    if facts.bounds_known:
+        inside = [m for m in members if facts.lo <= m <= facts.hi]
+        only_listed = facts.lo == facts.hi and facts.lo in members
+        all_pass, all_fail = (not inside, only_listed) if listed_fails else (only_listed, not inside)
+        if all_pass:
+            return extra, "min/max settle the set"
+        if all_fail and facts.non_null is not None:
+            return facts.non_null + extra, "min/max show every non-null value fails"
+        why = "min and max differ: the footer does not list the values between them"
+    dictionary, dictionary_why = facts.dictionary
+    if dictionary is None:
+        return None, f"{why}; {dictionary_why}"
+    fails = {v for v in dictionary if (v in members) == listed_fails}
+    if not fails:
+        return extra, "every dictionary value passes"
+    if fails == dictionary and facts.non_null is not None:
+        return facts.non_null + extra, "every dictionary value fails"
+    return None, "some dictionary values fail: how many rows hold them is in the rows"
 
 
 def _members(values, kind):
@@ -322,3 +353,151 @@ def _members(values, kind):
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return set(values)
     return None
+
+
+# --- dictionary pages --------------------------------------------------------------------------------
+# The footer does not list a dictionary's values, the chunk's first page does. They prove a set rule
+# only when every data page of the chunk is dictionary-encoded (a writer falls back to plain pages when
+# the dictionary grows too large, and those pages may hold any value): so every page header is read.
+
+DICTIONARY_PAGE, DATA_PAGE, DATA_PAGE_V2 = 2, 0, 3
+DICTIONARY_ENCODINGS = {2, 8}  # PLAIN_DICTIONARY, RLE_DICTIONARY
+CODECS = {
+    "UNCOMPRESSED": None,
+    "SNAPPY": "snappy",
+    "GZIP": "gzip",
+    "ZSTD": "zstd",
+    "BROTLI": "brotli",
+    "LZ4_RAW": "lz4_raw",
+}
+MAX_CHUNK_BYTES = 16 * 1024 * 1024
+
+
+def dictionary_values(path, chunk):
+    """(the values of one column chunk's dictionary page, "") when all its data pages use it; else (None, why)."""
+    if not chunk.has_dictionary_page:
+        return None, "a column chunk has no dictionary"
+    if chunk.compression not in CODECS:
+        return None, f"{chunk.compression} pages are not read here"
+    if chunk.total_compressed_size > MAX_CHUNK_BYTES:
+        return None, "a column chunk too large to walk"
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(chunk.total_compressed_size)
+    try:
+        return _walk_pages(data, chunk)
+    except (IndexError, ValueError, KeyError, struct.error) as exc:
+        return None, f"a page header could not be read ({exc})"
+
+
+def _walk_pages(data, chunk):
+    values, pos = None, 0
+    while pos < len(data):
+        header, pos = _thrift_struct(data, pos)
+        page_type, uncompressed, compressed = header[1], header[2], header[3]
+        if page_type == DICTIONARY_PAGE:
+            if values is not None:
+                return None, "a column chunk has two dictionaries"
+            body = data[pos : pos + compressed]
+            codec = CODECS[chunk.compression]
+            if codec:
+                body = pa.Codec(codec).decompress(body, decompressed_size=uncompressed).to_pybytes()
+            values = _plain_values(body, header[7][1], chunk.physical_type)
+        elif page_type in (DATA_PAGE, DATA_PAGE_V2):
+            encoding = header[5][2] if page_type == DATA_PAGE else header[8][4]
+            if encoding not in DICTIONARY_ENCODINGS:
+                return None, "a data page is not dictionary-encoded (the writer fell back to plain)"
+            if values is None:
+                return None, "a data page comes before the dictionary"
+        pos += compressed
+    if values is None:
+        return None, "no dictionary page found"
+    return values, ""
+
+
+def _plain_values(body, count, physical_type):
+    if physical_type == "BYTE_ARRAY":
+        values, pos = set(), 0
+        for _ in range(count):
+            (length,) = struct.unpack_from("<i", body, pos)
+            values.add(bytes(body[pos + 4 : pos + 4 + length]))
+            pos += 4 + length
+        return values
+    width, form = {"INT32": (4, "<i"), "INT64": (8, "<q")}[physical_type]
+    return {struct.unpack_from(form, body, i * width)[0] for i in range(count)}
+
+
+def _varint(data, pos):
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _zigzag(n):
+    return (n >> 1) ^ -(n & 1)
+
+
+def _thrift_struct(data, pos):
+    """A Thrift compact-protocol struct as {field id: value} (page headers are small structs of these)."""
+    fields, last = {}, 0
+    while True:
+        head = data[pos]
+        pos += 1
+        if head == 0:
+            return fields, pos
+        delta, kind = head >> 4, head & 0x0F
+        if delta:
+            last += delta
+        else:
+            raw, pos = _varint(data, pos)
+            last = _zigzag(raw)
+        fields[last], pos = _thrift_value(data, pos, kind)
+
+
+def _thrift_value(data, pos, kind):
+    if kind in (1, 2):  # booleans live in the field header
+        return kind == 1, pos
+    if kind == 3:
+        return data[pos], pos + 1
+    if kind in (4, 5, 6):
+        raw, pos = _varint(data, pos)
+        return _zigzag(raw), pos
+    if kind == 7:
+        return struct.unpack_from("<d", data, pos)[0], pos + 8
+    if kind == 8:
+        length, pos = _varint(data, pos)
+        return bytes(data[pos : pos + length]), pos + length
+    if kind in (9, 10):
+        head = data[pos]
+        pos += 1
+        size, element = head >> 4, head & 0x0F
+        if size == 15:
+            size, pos = _varint(data, pos)
+        items = []
+        for _ in range(size):
+            if element in (1, 2):  # in a list, a boolean takes a byte of its own
+                item, pos = data[pos] == 1, pos + 1
+            else:
+                item, pos = _thrift_value(data, pos, element)
+            items.append(item)
+        return items, pos
+    if kind == 11:
+        size, pos = _varint(data, pos)
+        if not size:
+            return {}, pos
+        types = data[pos]
+        pos += 1
+        found = {}
+        for _ in range(size):
+            key, pos = _thrift_value(data, pos, types >> 4)
+            found[key], pos = _thrift_value(data, pos, types & 0x0F)
+        return found, pos
+    if kind == 12:
+        return _thrift_struct(data, pos)
+    raise ValueError(f"unknown thrift type {kind}")

@@ -172,9 +172,9 @@ def test_rules_the_footers_cannot_hold_are_left_to_the_measurement_with_a_reason
         "d.mustBeGreaterOrEqualTo",
         "t.minimum",
         "v.mustBe",  # 1 to 5 are not all 5, nor all other than 5
-        "v.mustBe#2",  # 1 to 5 are in the list, but min and max cannot say which values lie between them
-        "v.invalidValues",
     }
+    # 1 to 5 are in the list: min and max cannot say which values lie between them, the dictionary page can
+    assert proof.findings["v.mustBe#2"].why == "every dictionary value passes"
     assert "NaN" in unknown["d.mustBeGreaterOrEqualTo"]
     assert proof.measured() is None
 
@@ -194,22 +194,47 @@ def test_int96_timestamps_prove_no_comparison_and_from_pyarrow_not_even_their_nu
     assert proof.proven("v.required")
 
 
-def test_a_file_without_statistics_proves_nothing_but_its_row_count(tmp_path):
+def test_a_file_without_statistics_proves_only_its_row_count_and_what_its_dictionaries_hold(tmp_path):
     proof = prove(write_arrow(tmp_path / "f", CASES["healthy"], write_statistics=False), ALL_KINDS)
     assert proof.rows == 5
-    assert not any(proof.findings[name].known for name in HEALTHY_PROVEN)
+    known = {name for name, finding in proof.findings.items() if finding.known}
+    assert known == {"v.mustBe#2", "v.mustNotBe#2", "v.invalidValues", "s.enum", "s.mustNotBe"}
+    assert all(proof.findings[name].why.startswith("every dictionary value") for name in known)
 
 
-def test_long_strings_without_statistics_prove_nothing_about_the_set(tmp_path):
+def test_long_strings_lose_their_min_max_but_their_dictionary_still_settles_the_enum(tmp_path):
     proof = prove(write_arrow(tmp_path / "f", CASES["long strings lose their statistics"]), ALL_KINDS)
-    assert proof.findings["s.enum"].count is None
+    assert proof.findings["s.mustBeGreaterOrEqualTo"].count is None
+    assert proof.findings["s.enum"] == Finding("s.enum", 2, "every dictionary value fails")
     assert proof.proven("v.mustBeGreaterOrEqualTo")
+    proof = prove(
+        write_arrow(tmp_path / "plain", CASES["long strings lose their statistics"], use_dictionary=False), ALL_KINDS
+    )
+    assert proof.findings["s.enum"].count is None
 
 
-def test_two_values_of_an_enum_are_not_proven_from_min_and_max(tmp_path):
-    proof = prove(write_arrow(tmp_path / "f", CASES["two flags"]), ALL_KINDS)
+def test_two_values_of_an_enum_are_proven_from_the_dictionary_page_not_from_min_and_max(tmp_path):
+    proof = prove(write_arrow(tmp_path / "dictionary", CASES["two flags"]), ALL_KINDS)
+    assert proof.proven("s.enum")
+    assert proof.findings["s.enum"].why == "every dictionary value passes"
+    proof = prove(write_arrow(tmp_path / "plain", CASES["two flags"], use_dictionary=False), ALL_KINDS)
     assert proof.findings["s.enum"].count is None
     assert "min and max differ" in proof.findings["s.enum"].why
+
+
+def test_a_dictionary_is_no_proof_once_the_writer_fell_back_to_plain_pages(tmp_path):
+    # The dictionary fills up after a few values; the rest, "zzz" included, goes into plain pages.
+    keys = [f"k{i:03}" for i in range(200)]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    table = pa.table({"s": keys + ["zzz"]})
+    pq.write_table(
+        table, folder / "part-0.parquet", dictionary_pagesize_limit=64, write_batch_size=8, data_page_size=64
+    )
+    rules = contract(s={"quality": [{"rule": "enum", "mustBe": keys}]})
+    finding = prove(folder, rules).findings["s.enum"]
+    assert finding.count is None
+    assert "fell back to plain" in finding.why
 
 
 def test_an_empty_folder_or_file_proves_every_rule_with_zero_rows(tmp_path):
@@ -312,6 +337,8 @@ def test_footers_of_spark_files_agree_with_the_measurement(spark, tmp_path, meas
         # Truncated, "valid" has the bounds "vali" and "valj": no longer one value, so the enum is not proven.
         expected = set(HEALTHY_PROVEN) - ({"s.enum"} if "truncated" in shape else set())
         assert expected <= proven
+    if case == "two flags" and "plain pages" not in shape:
+        assert "s.enum" in proven  # from the dictionary page Spark wrote
 
 
 @pytest.mark.spark
