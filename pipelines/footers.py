@@ -101,10 +101,12 @@ class ColumnFacts:
             self.lo = lo if self.lo is None or lo < self.lo else self.lo
             self.hi = hi if self.hi is None or hi > self.hi else self.hi
 
-    def add_absent(self, rows):
-        """A file without the column: its rows read as null (docs/semantics.md)."""
+    def add_absent(self, rows, as_null=True):
+        """A file without the column: its rows read as null (docs/semantics.md), unless a partition folder names it."""
         self.rows += rows
-        self.nulls = None if self.nulls is None else self.nulls + rows
+        self.nulls = None if self.nulls is None or not as_null else self.nulls + rows
+        if not as_null:
+            self._unknown("the column may come from a partition folder")
 
     def _unknown(self, why):
         if self.bounds_known:
@@ -152,13 +154,17 @@ class FooterProof:
 def parquet_files(path):
     """The data files of a written folder (Spark's `_SUCCESS`, `.crc` and other hidden files are not data)."""
     folder = Path(str(path).removeprefix("file:"))
-    return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith(("_", ".")))
+    files = [p for p in folder.rglob("*.parquet") if not p.name.startswith(("_", "."))]
+    # `_temporary/` holds an unfinished write's attempts; `.hidden/` is nobody's data either
+    return sorted(p for p in files if not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts))
 
 
 def prove(files, compiled):
     """Read the footers of `files` (a folder, or a list of parquet files) and settle what they can of `compiled`."""
     if isinstance(files, (str, Path)):
         files = parquet_files(files)
+    # In a partitioned layout (`k=v/` folders) a column a file lacks may come from its folder: not a null.
+    absent_is_null = not any("=" in part for path in files for part in Path(path).parent.parts[-1:])
     rules = [r for r in compiled.rules if r.level != SKIPPED]
     columns = {}
     rows = 0
@@ -170,7 +176,7 @@ def prove(files, compiled):
         for name in wanted | set(schema):
             facts = columns.setdefault(name, ColumnFacts())
             if name not in schema:
-                facts.add_absent(metadata.num_rows)
+                facts.add_absent(metadata.num_rows, absent_is_null)
                 continue
             index, kind, required = schema[name]
             for g in range(metadata.num_row_groups):

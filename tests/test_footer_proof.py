@@ -257,7 +257,18 @@ def test_spark_bookkeeping_files_are_not_read_as_data(tmp_path):
     folder = write_arrow(tmp_path / "f", CASES["healthy"])
     (folder / "_SUCCESS").write_text("")
     (folder / ".part-0.parquet.crc").write_bytes(b"\0\1")
+    write_arrow(folder / "_temporary" / "0", CASES["healthy"])
     assert prove(folder, ALL_KINDS).rows == 5
+
+
+def test_a_column_a_partition_folder_may_hold_is_not_taken_for_nulls(tmp_path):
+    folder = tmp_path / "f" / "s=valid"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"v": pa.array([1, 2], pa.int64())}), folder / "part-0.parquet")
+    proof = prove(tmp_path / "f", ALL_KINDS)
+    assert proof.findings["s.required"].count is None
+    assert proof.findings["s.enum"].count is None
+    assert proof.proven("v.required")
 
 
 def test_bounds_that_straddle_a_threshold_settle_nothing():
