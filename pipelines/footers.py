@@ -153,7 +153,13 @@ class FooterProof:
 
 def parquet_files(path):
     """The data files of a written folder (Spark's `_SUCCESS`, `.crc` and other hidden files are not data)."""
-    folder = Path(str(path).removeprefix("file:"))
+    text = str(path).removeprefix("file://").removeprefix("file:")
+    if "://" in text:
+        raise ValueError(f"footers are read from local files only, not {path}")
+    folder = Path(text)
+    if not folder.is_dir():
+        # A folder that is not there must never read as "no rows, every rule holds".
+        raise FileNotFoundError(f"no written folder at {path}")
     files = [p for p in folder.rglob("*.parquet") if not p.name.startswith(("_", "."))]
     # `_temporary/` holds an unfinished write's attempts; `.hidden/` is nobody's data either
     return sorted(p for p in files if not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts))

@@ -261,6 +261,14 @@ def test_spark_bookkeeping_files_are_not_read_as_data(tmp_path):
     assert prove(folder, ALL_KINDS).rows == 5
 
 
+def test_a_folder_that_is_not_there_is_an_error_not_an_empty_slice(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        prove(tmp_path / "never-written", ALL_KINDS)
+    with pytest.raises(ValueError, match="local files only"):
+        prove("s3a://bucket/slice", ALL_KINDS)
+    assert prove(f"file://{write_arrow(tmp_path / 'f', CASES['healthy'])}", ALL_KINDS).rows == 5
+
+
 def test_a_column_a_partition_folder_may_hold_is_not_taken_for_nulls(tmp_path):
     folder = tmp_path / "f" / "s=valid"
     folder.mkdir(parents=True)
