@@ -1,5 +1,6 @@
 """Each benchmark's smoke mode runs in the suite, so the scripts cannot rot (their figures are not judged here)."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def test_engine_benchmark_smoke():
 def test_throughput_benchmark_smoke():
     figures = run_smoke("throughput")
     assert {"healthy_ratio", "rejects_ratio", "naive_ratio_info", "rejects_vs_split_ratio"} <= set(figures)
+    if importlib.util.find_spec("databricks.labs.dqx"):  # the peer is in the `bench` extra, not the site's deps
+        assert "rejects_vs_dqx_ratio" in figures
 
 
 @pytest.mark.spark
