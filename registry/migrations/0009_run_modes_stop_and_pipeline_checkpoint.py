@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0007_dataset_name_identifier"),
+        ("registry", "0008_slice_identity_files_missing"),
     ]
 
     operations = [
