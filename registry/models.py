@@ -51,6 +51,7 @@ class EventKind(models.TextChoices):
     BATCH = "batch"
     MILESTONE = "milestone"
     COMPLETE = "complete"
+    STOP_REQUESTED = "stop_requested"
 
 
 class Stage(models.TextChoices):
