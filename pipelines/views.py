@@ -7,14 +7,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from contracts.checks import RunType
 from pipelines.checkpoints import is_local, read_progress, waiting_files
-from pipelines.runner import start_run, stop_run
+from pipelines.runner import RunRefused, start_run, stop_run
 from registry.access import can_start_runs
-from registry.models import Run, RunStatus
+from registry.models import Run, RunMode, RunStatus
 from registry.pages import KeysetPage
 from registry.pipelines import Pipeline
 from registry.views import RUNS_PER_PAGE, attach_batch_totals
 
-MODES = ["window", "until-stopped", "available-now"]
 FILES_SHOWN = 50  # the newest files done and the oldest waiting; a pipeline may have read thousands
 NEEDS_PERMISSION = "Starting and stopping runs needs the 'Can start pipeline runs' permission."
 
@@ -43,11 +42,11 @@ def start(request, key):
     if not can_start_runs(request.user):
         raise PermissionDenied(NEEDS_PERMISSION)
     try:
-        run = start_run(pipeline.key, **run_options(request.POST), user=request.user)
+        run = start_run(pipeline.key, **run_options(request.POST), user=request.user, via="user")
+    except RunRefused as exc:  # the pipeline has an active run, or the site runs as many as it may
+        context = {"pipeline": pipeline, "active": exc.active_run, "reason": exc}
+        return render(request, "pipelines/refused.html", context, status=409)
     except ValueError as exc:
-        if hasattr(exc, "active_run"):  # RunRefused: the pipeline has an active run, or the site has too many
-            context = {"pipeline": pipeline, "active": exc.active_run, "reason": exc}
-            return render(request, "pipelines/refused.html", context, status=409)
         messages.error(request, f"The run did not start: {exc}")
         return redirect("pipelines")
     return redirect(run)
@@ -84,10 +83,10 @@ def card(pipeline):
 def default_mode(pipeline):
     """What a run started without options does (as start_run decides): the form preselects it."""
     if pipeline.default_seconds:
-        return "window"
+        return RunMode.WINDOW
     if (pipeline.trigger or {}).get("availableNow"):
-        return "available-now"
-    return "until-stopped"
+        return RunMode.AVAILABLE_NOW
+    return RunMode.UNTIL_STOPPED
 
 
 def contract_links(pipeline):
@@ -120,12 +119,11 @@ def progress_of(pipeline):
 
 def checkpoint_of(pipeline):
     """The folder of the pipeline's checkpoint, or "" before its first checkpointed run."""
-    # getattr until the runner's branch (the field and its migration) is merged; then plain attribute access.
-    return pipeline.checkpoint_location() if getattr(pipeline, "checkpoint_epoch", "") else ""
+    return pipeline.checkpoint_location() if pipeline.checkpoint_epoch else ""
 
 
 def controls_context(request):
-    return {"can_start": can_start_runs(request.user), "run_types": RunType.values, "modes": MODES}
+    return {"can_start": can_start_runs(request.user), "run_types": RunType.values, "modes": RunMode.values}
 
 
 def run_options(form):
@@ -134,7 +132,7 @@ def run_options(form):
     mode = form.get("mode")
     if mode:
         options["mode"] = mode
-    if mode in (None, "", "window"):
+    if mode in (None, "", RunMode.WINDOW):
         options["seconds"] = whole_number(form.get("seconds"))
     return options
 

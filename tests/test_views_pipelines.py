@@ -10,7 +10,6 @@ from django.utils import timezone
 from markup import by_id, elements, has_element
 from simulate import SimulatedRun
 
-from pipelines import runner
 from registry.live import updates_since
 from registry.models import Run, RunStatus, owner_fields
 from registry.pipelines import Pipeline
@@ -18,11 +17,6 @@ from registry.pipelines import Pipeline
 pytestmark = pytest.mark.django_db
 KEYS = ["orders-landing", "streaming-dq-rejects", "streaming-schema-break", "streaming-valid"]
 START_VALID = reverse("pipeline-start", args=["streaming-valid"])
-# Start refusals and Stop are the runner's (branch "runner"): these tests run once it is merged.
-needs_runner = pytest.mark.skipif(
-    not hasattr(runner, "RunRefused") or not hasattr(Run, "request_stop"),
-    reason="needs the runner's RunRefused and Run.request_stop",
-)
 
 
 @pytest.fixture
@@ -149,7 +143,9 @@ def test_pressing_start_starts_the_run_and_redirects_to_its_page(client, operato
     assert response.status_code == 302
     assert response["Location"] == run.get_absolute_url()
     # Without options the runner takes the pipeline's own.
-    assert fake_runner == [{"key": "streaming-valid", "seconds": None, "run_type": None, "user": operator}]
+    assert fake_runner == [
+        {"key": "streaming-valid", "seconds": None, "run_type": None, "user": operator, "via": "user"}
+    ]
 
 
 def test_the_options_reach_the_runner(client, operator, fake_runner):
@@ -158,7 +154,7 @@ def test_the_options_reach_the_runner(client, operator, fake_runner):
     client.post(url, {"mode": "window", "seconds": "30", "run_type": "enforce"})
     client.post(url, {"mode": "until-stopped", "seconds": "30", "run_type": "observe"})
     client.post(url, {"mode": "available-now", "seconds": "30"})
-    assert [{k: v for k, v in call.items() if k != "user"} for call in fake_runner] == [
+    assert [{k: v for k, v in call.items() if k not in ("user", "via")} for call in fake_runner] == [
         {"key": "orders-landing", "mode": "window", "seconds": 30, "run_type": "enforce"},
         {"key": "orders-landing", "mode": "until-stopped", "run_type": "observe"},
         {"key": "orders-landing", "mode": "available-now", "run_type": None},
@@ -180,7 +176,6 @@ def test_bad_options_are_refused_with_the_reason_and_record_nothing(client, oper
     assert not Run.objects.exists()
 
 
-@needs_runner
 def test_a_second_start_is_409_with_a_link_to_the_active_run(client, operator):
     active = running("orders-landing")
     client.force_login(operator)
@@ -238,7 +233,6 @@ def test_stopping_a_run_that_has_ended_is_409_with_a_link_back(client, operator)
     assert has_element(response.content.decode(), "a", "Back to the run", href=run.get_absolute_url())
 
 
-@needs_runner
 def test_pressing_stop_asks_the_run_to_stop_and_returns_to_its_page(client, operator):
     run = running("orders-landing")
     client.force_login(operator)
@@ -271,18 +265,14 @@ def test_the_run_page_offers_stop_while_running_to_those_who_may(client, operato
 def test_a_stop_request_reaches_an_open_page_as_a_new_header_and_a_timeline_entry(operator):
     sim = SimulatedRun("streaming-valid", user=operator).start()
     seen = sim.run.last_seq
-    if hasattr(Run, "request_stop"):
-        assert sim.run.request_stop("operator")
-    else:  # until the runner's verb is merged, the event it logs
-        sim.run.log("stop_requested", {"by": "operator"})
+    assert sim.run.request_stop("operator")
 
     update = updates_since(sim.run.id, seen)
 
     assert not update.finished
     assert by_id(update.html, "run-header").attrs["hx-swap-oob"] == "true"
     assert "Stop requested by operator" in update.html
-    if hasattr(Run, "request_stop"):
-        assert by_id(update.html, "run-stopping").text == "stopping…"
+    assert by_id(update.html, "run-stopping").text == "stopping…"
 
 
 # A pipeline's page
@@ -299,7 +289,8 @@ def test_the_pipeline_page_shows_the_definition_and_its_runs_newest_first_in_pag
     html = page(client, reverse("pipeline-detail", args=["streaming-valid"]))
 
     assert "<code>pipelines.transforms.healthy</code>" in html
-    assert "a batch every 2 seconds" in html
+    every = Pipeline.objects.get(key="streaming-valid").trigger["processingTime"]
+    assert f"a batch every {every}" in html
     assert len(elements(html, "tr")) == 25 + 1
     older = next(e for e in elements(html, "a", rel="next"))
     second = page(client, reverse("pipeline-detail", args=["streaming-valid"]) + older.attrs["href"])
@@ -329,7 +320,6 @@ def test_a_landing_folder_on_another_file_system_is_not_listed(client, viewer):
     )
 
 
-@needs_runner
 def test_the_pipeline_page_shows_the_files_its_checkpoint_has_read(client, viewer, tmp_path, settings):
     settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
     landing = tmp_path / "landing"
