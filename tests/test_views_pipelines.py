@@ -1,9 +1,13 @@
 """The Pipelines page, a pipeline's page, Start and Stop."""
 
+import io
 import json
+import shlex
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -345,3 +349,27 @@ def test_the_pipeline_page_shows_the_files_its_checkpoint_has_read(client, viewe
     assert "batches up to <strong>0</strong> committed" in html
     assert [e.text for e in elements(html, "code") if e.text.endswith(".json")] == ["a.json", "b.json", "c.json"]
     assert html.index("a.json") < html.index("Waiting in") < html.index("b.json")
+
+
+# The README's "Your own pipeline"
+
+
+def readme_commands(name):
+    """The `python manage.py NAME ...` lines of the README's "Your own pipeline" section, as argument lists."""
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    section = readme.split("## Your own pipeline", 1)[1].split("\n## ", 1)[0]
+    prefix = f"python manage.py {name} "
+    return [shlex.split(line[len(prefix) :]) for line in section.splitlines() if line.startswith(prefix)]
+
+
+def test_the_readme_imports_and_loads_its_example_pipeline_which_then_has_a_card_and_a_page(client, viewer):
+    commands = [("import_contracts", args) for args in readme_commands("import_contracts")]
+    commands += [("load_pipelines", args) for args in readme_commands("load_pipelines")]
+    assert len(commands) == 2
+    for name, args in commands:
+        call_command(name, *args, stdout=io.StringIO())
+    client.force_login(viewer)
+    assert has_element(page(client), "section", id="pipeline-acme-orders")
+    html = page(client, reverse("pipeline-detail", args=["acme-orders"]))
+    for contract in ("acme.orders_raw", "acme.orders", "acme.orders_rejects"):
+        assert has_element(html, "a", contract, href=reverse("contract-detail", args=[contract]))
