@@ -156,7 +156,8 @@ class BatchWriter:
 
     def __call__(self, batch_df, batch_id):
         with self.lock:
-            if self.stopping:
+            if self.stopping or self.block.is_set():
+                # After an enforce block nothing more may reach the output either: the stream is over.
                 self.refused = batch_id
                 raise BatchRefused(f"batch {batch_id} arrived after the stream stopped accepting batches")
             self.batches_started += 1
