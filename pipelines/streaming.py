@@ -4,8 +4,9 @@
 `foreachBatch` does, per micro-batch: measure every rule in the same pass that writes the
 passing rows to a staging folder -> write the failing rows with their reasons to the rejects
 staging folder (when the run routes rejects) -> record the batch, its dataset versions and its
-event in one transaction, moving the staged slices into place inside it. A slice's path is
-derived from (run, batch_id), so a replayed batch rewrites the same slice and the same rows.
+event in one transaction, moving the staged slices into place inside it (see `Publication`).
+A slice's path is derived from (run, batch_id), or for a pipeline's checkpoint from (slice key,
+batch_id), so a replayed batch rewrites the same slice and the same rows, even in a later run.
 """
 
 import logging
@@ -27,6 +28,13 @@ from pipelines.errors import first_line
 from registry.models import BatchStatus, Dataset, EventKind, MicroBatch, RunStatus, Stage, StageStatus, VersionStatus
 
 logger = logging.getLogger("dc43.streaming")
+# Called after a publish's renames and before its record commits: the crash tests kill the process here.
+publish_hook = None
+
+
+class BatchRefused(RuntimeError):
+    """A trigger arrived after the writer stopped accepting batches. Raised, not swallowed, so that Spark
+    does not commit a batch nobody recorded: a resumed checkpoint replays it instead."""
 
 
 class ContractError(ValueError):
@@ -118,8 +126,9 @@ class Target:
 class BatchWriter:
     """The foreachBatch function of one governed query (callable as `writer(batch_df, batch_id)`)."""
 
-    def __init__(self, run, checks, output, rejects=None):
+    def __init__(self, run, checks, output, rejects=None, slice_key=""):
         self.run = run
+        self.slice_key = slice_key or ""
         self.checks = checks
         self.output = output
         self.rejects = rejects
@@ -129,6 +138,7 @@ class BatchWriter:
         self.reject_columns = [c for c in declared if c in self.columns and c not in (REASONS, "run_id", "batch_id")]
         self.lock = threading.Lock()
         self.stopping = False
+        self.refused = None  # the batch id of a trigger refused after the stop
         self.batches_started = 0
         self.first_done = threading.Event()
         self.block = threading.Event()
@@ -139,7 +149,8 @@ class BatchWriter:
     def __call__(self, batch_df, batch_id):
         with self.lock:
             if self.stopping:
-                return  # the window closed while Spark planned this trigger: not started, not recorded
+                self.refused = batch_id
+                raise BatchRefused(f"batch {batch_id} arrived after the stream stopped accepting batches")
             self.batches_started += 1
             try:
                 self.process(batch_df, batch_id)
@@ -157,13 +168,20 @@ class BatchWriter:
         with self.lock:
             self.stopping = True
 
+    def slice_version(self, batch_id):
+        """A checkpoint's slices sort by time within it: the epoch is when the checkpoint began."""
+        if self.slice_key:
+            key, epoch = self.slice_key.rsplit("@", 1)
+            return f"{epoch}-{key}-b{batch_id:08d}"
+        return self.run.slice_version(batch_id)
+
     def process(self, batch_df, batch_id):
         started = timezone.now()
         clock = time.perf_counter()
         spark = batch_df.sparkSession
         fs = storage.FileSystem(spark)
         checks = self.checks
-        version = self.run.slice_version(batch_id)
+        version = self.slice_version(batch_id)
         out_final = storage.slice_path(self.output.dataset.name, version)
         out_staging = storage.staging_path(self.output.dataset.name, version)
 
@@ -219,7 +237,7 @@ class BatchWriter:
         timings["total_before_record"] = round(time.perf_counter() - clock, 4)
         self.record(
             BatchRecord(batch_id, started, clock, status, verdict, timings, rejects, slices),
-            publish=lambda: [fs.publish(src, dst) for src, dst in to_publish],
+            Publication(fs, to_publish, self.run.id.hex[:8]),
         )
         if status == BatchStatus.BLOCK:
             broken = ", ".join(
@@ -269,7 +287,7 @@ class BatchWriter:
         }
         return Rejects(rejected, broken, staging, reject_slice, sample)
 
-    def record(self, batch, publish=None):
+    def record(self, batch, publication=None):
         elapsed = max(time.perf_counter() - batch.clock, 1e-6)
         verdict = batch.verdict
         metrics = {
@@ -279,7 +297,7 @@ class BatchWriter:
         }
         if batch.rejects.sample:
             metrics["reject_sample"] = batch.rejects.sample
-        self.run.record_batch(
+        record = (
             {
                 "batch_id": batch.batch_id,
                 "stream": MicroBatch.Stream.MAIN,
@@ -294,10 +312,65 @@ class BatchWriter:
                 },
                 "started_at": batch.started,
                 "finished_at": timezone.now(),
+                "slice_key": self.slice_key,
             },
             batch.slices,
-            publish,
+            publication,
         )
+        try:
+            self.run.record_batch(*record)
+        except BaseException:
+            if publication is not None:
+                publication.undo()  # rolled back: the registry still describes the earlier files
+            raise
+        if publication is not None:
+            publication.committed()
+
+
+class Publication:
+    """Moves a batch's staged slices into place, inside the transaction that records them.
+
+    A replayed slice's earlier files are renamed aside first, never deleted before the new ones are
+    in: until the record commits, the registry still describes them. After the commit the aside copy
+    goes; when the record fails it moves back. A crash in between leaves folders that
+    `pipelines.recovery.reconcile` puts right (the aside name carries the publishing run's tag).
+    """
+
+    def __init__(self, fs, moves, tag):
+        self.fs = fs
+        self.moves = moves  # [(staging, final)]
+        self.tag = tag
+        self.done = []  # [(staging, final, aside or None)] in the order they were moved
+
+    def __call__(self):
+        try:
+            for staging, final in self.moves:
+                aside = None
+                if self.fs.exists(final):
+                    aside = storage.join(_parent(final), storage.REPLACED, f"{_name(final)}-{self.tag}")
+                    self.fs.delete(aside)  # a leftover of an earlier publish that crashed: the slice is newer
+                    self.fs.rename(final, aside)
+                self.done.append((staging, final, aside))
+                self.fs.rename(staging, final)
+            if publish_hook is not None:
+                publish_hook()
+        except BaseException:
+            self.undo()
+            raise
+
+    def committed(self):
+        for _, _, aside in self.done:
+            if aside:
+                self.fs.delete(aside)
+
+    def undo(self):
+        """Put back what the registry still describes: the earlier files, and no new ones."""
+        for staging, final, aside in reversed(self.done):
+            if not self.fs.exists(staging):
+                self.fs.delete(final)
+            if aside:
+                self.fs.rename(aside, final)
+        self.done = []
 
 
 class GovernedQuery:
@@ -312,10 +385,13 @@ class GovernedQuery:
         return self.writer.block.is_set()
 
     def exception(self):
+        """Why the stream failed, or None. A trigger refused after the stop is a clean end, not a failure."""
         if self.writer.error:
             return self.writer.error
         error = self.query.exception()
-        return first_line(error, 500) if error else None
+        if error is None or (self.writer.refused is not None and BatchRefused.__name__ in str(error)):
+            return None
+        return first_line(error, 500)
 
     def wait_for_first_batch(self, timeout):
         return self.writer.first_done.wait(timeout)
@@ -329,11 +405,27 @@ class GovernedQuery:
         self.query.stop()
 
 
-def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=ENFORCE, rejects=None, trigger=None):
+def write_stream_with_contract(
+    df,
+    contract_id,
+    version=None,
+    *,
+    run,
+    run_type=ENFORCE,
+    rejects=None,
+    trigger=None,
+    checkpoint=None,
+    slice_key=None,
+    malformed_column=None,
+):
     """Gate the stream's schema, then start one governed streaming query.
 
     `trigger` takes the keyword of `DataStreamWriter.trigger` (default: a micro-batch every
-    second; `{"availableNow": True}` drains a backlog and stops). Returns a GovernedQuery, or
+    second; `{"availableNow": True}` drains a backlog and stops). `checkpoint` defaults to one of
+    the run's own; a pipeline passes its checkpoint with its `slice_key` ("key@epoch"), which names
+    the slices, so that a batch replayed by a later run rewrites the same slice. Rows whose
+    `malformed_column` is set did not parse: they fail the `malformed_record` rule and never reach
+    the output (the rejects take them when the run routes rejects). Returns a GovernedQuery, or
     None when the gate blocked the run (under `enforce`): then the run is finished `blocked`
     with the schema differences as reason and no query starts.
     """
@@ -351,15 +443,23 @@ def write_stream_with_contract(df, contract_id, version=None, *, run, run_type=E
     run.stage(Stage.GATE, StageStatus.DONE, f"schema {gate['verdict']}")
 
     checks = BatchChecks(compiled, df.schema, run_type)
-    writer = BatchWriter(run, checks, output, rejects_target)
+    writer = BatchWriter(run, checks, output, rejects_target, slice_key=slice_key)
     query = (
         df.writeStream.foreachBatch(writer)
         .queryName(f"dc43-{run.scenario}-{run.id.hex[:8]}")
-        .option("checkpointLocation", storage.checkpoint_path(run.id))
+        .option("checkpointLocation", checkpoint or storage.checkpoint_path(run.id))
         .trigger(**(trigger or {"processingTime": "1 second"}))
         .start()
     )
     return GovernedQuery(query, writer)
+
+
+def _parent(path):
+    return path.rstrip("/").rsplit("/", 1)[0]
+
+
+def _name(path):
+    return path.rstrip("/").rsplit("/", 1)[1]
 
 
 def _contract_ref(ref):

@@ -24,6 +24,10 @@ from registry.wakeups import notify
 HOSTNAME = socket.gethostname()
 
 
+class RunFinished(RuntimeError):
+    """A batch arrived for a run that is no longer running: recording it would rewrite a finished run's story."""
+
+
 class RunStatus(models.TextChoices):
     RUNNING = "running"
     OK = "ok"
@@ -291,21 +295,36 @@ class Run(models.Model):
         DatasetVersion fields of each slice written. `publish` runs inside the transaction, after
         the rows are saved and before the commit, to move the slices into place: when it fails,
         nothing is recorded. A replayed batch (same run, stream and batch_id) updates the same
-        rows and appends no second event. Returns (micro_batch, created).
+        rows and appends no second event. With a `slice_key` in `batch` the batch is found by
+        (slice_key, stream, batch_id): replayed by a new run, it moves to that run with its dataset
+        versions, `replaced_run` naming the run that recorded it first, and is counted once.
+        Raises RunFinished when the run is no longer running. Returns (micro_batch, created here).
         """
         batch = dict(batch)
-        key = {"run": self, "stream": batch.pop("stream", MicroBatch.Stream.MAIN), "batch_id": batch.pop("batch_id")}
+        stream, batch_id = batch.pop("stream", MicroBatch.Stream.MAIN), batch.pop("batch_id")
+        slice_key = batch.get("slice_key", "")
+        # A checkpointed slice is one across runs: a replay in a new run finds the batch where an earlier run left it.
+        key = {"slice_key": slice_key} if slice_key else {"run": self}
+        key.update(stream=stream, batch_id=batch_id)
         with transaction.atomic():
-            earlier = MicroBatch.objects.filter(run=self, stream=key["stream"]).exclude(batch_id=key["batch_id"])
+            # Locks the run row for the batch: a run finished meanwhile (a sweep, a stop) takes no more batches.
+            status = Run.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
+            if status != RunStatus.RUNNING:
+                raise RunFinished(f"run {self.pk} is {status}: batch {batch_id} is not recorded")
+            earlier = MicroBatch.objects.filter(run=self, stream=stream).exclude(batch_id=batch_id)
             had_rows = earlier.filter(row_count__gt=0).exists()
             had_rejects = earlier.filter(rejected_rows__gt=0).exists()
-            before = (
-                MicroBatch.objects.filter(**key).values("status", "row_count", "violations", "rejected_rows").first()
-            )
+            found = MicroBatch.objects.select_for_update().filter(**key).first()
+            moved = found is not None and found.run_id != self.pk
+            batch["run"] = self
+            if moved:
+                # Replayed by a new run: the batch moves here, and says which run recorded it first.
+                batch["replaced_run_id"] = found.replaced_run_id or found.run_id
             micro_batch, created = MicroBatch.objects.update_or_create(**key, defaults=batch)
-            changed = before is not None and before != {
-                f: getattr(micro_batch, f) for f in ("status", "row_count", "violations", "rejected_rows")
-            }
+            changed = found is not None and any(
+                getattr(found, f) != getattr(micro_batch, f)
+                for f in ("status", "row_count", "violations", "rejected_rows")
+            )
             for fields in slices:
                 fields = dict(fields)
                 DatasetVersion.objects.update_or_create(
@@ -315,10 +334,10 @@ class Run(models.Model):
                 )
             if publish is not None:
                 publish()
-            if created or changed:
+            if created or moved or changed:
                 # A replay that changed nothing tells the page nothing new; one that did must show.
                 self.append_event(EventKind.BATCH, {**micro_batch.event_payload(), "replayed": not created})
-            if created:
+            if created or moved:
                 if micro_batch.row_count and not had_rows:
                     self.append_event(
                         EventKind.MILESTONE,
@@ -337,7 +356,7 @@ class Run(models.Model):
                             "text": f"the reject sink activated at batch {micro_batch.batch_id}",
                         },
                     )
-        return micro_batch, created
+        return micro_batch, created or moved
 
     def totals(self):
         agg = self.batches.aggregate(
@@ -375,6 +394,20 @@ class MicroBatch(models.Model):
     progress = models.JSONField(default=dict, blank=True, help_text="Spark progress figures of the batch.")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
+    slice_key = models.CharField(
+        max_length=200,
+        blank=True,
+        db_index=True,
+        help_text="pipeline@checkpoint epoch: the batch's identity across the runs of one checkpoint.",
+    )
+    replaced_run = models.ForeignKey(
+        Run,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The run that first recorded this batch, when a later run replayed it.",
+    )
 
     objects = MicroBatchQuerySet.as_manager()
 
@@ -382,6 +415,11 @@ class MicroBatch(models.Model):
         ordering = ["run", "stream", "batch_id"]
         constraints = [
             models.UniqueConstraint(fields=["run", "stream", "batch_id"], name="unique_run_stream_batch"),
+            models.UniqueConstraint(
+                fields=["slice_key", "stream", "batch_id"],
+                condition=~models.Q(slice_key=""),
+                name="unique_slice_stream_batch",
+            ),
         ]
         indexes = [
             # The batches that quarantined rows: a run page's reasons and sample, the audit's runs with rejects.
@@ -445,6 +483,9 @@ class DatasetVersion(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_versions")
     micro_batch = models.ForeignKey(MicroBatch, on_delete=models.CASCADE, related_name="dataset_versions")
     created_at = models.DateTimeField(default=timezone.now)
+    files_missing_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the recovery sweep found this version's files gone."
+    )
 
     objects = DatasetVersionQuerySet.as_manager()
 
