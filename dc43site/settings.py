@@ -344,6 +344,11 @@ if DC43_HEARTBEAT_TIMEOUT < 1:
     raise ImproperlyConfigured(
         f"DC43_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got {DC43_HEARTBEAT_TIMEOUT}"
     )
+# At most this many runs are active at once on the whole site (each holds Spark cores and a database
+# connection); a start beyond it is refused with the reason.
+DC43_MAX_ACTIVE_RUNS = envint("DC43_MAX_ACTIVE_RUNS", 4)
+if DC43_MAX_ACTIVE_RUNS < 1:
+    raise ImproperlyConfigured(f"DC43_MAX_ACTIVE_RUNS must be 1 or more, got {DC43_MAX_ACTIVE_RUNS}")
 # How often the serving process marks `interrupted` the runs whose process died; a page never
 # marks them itself. The test suite sets 0: no sweep thread unless a test starts one.
 DC43_SWEEP_SECONDS = envfloat("DC43_SWEEP_SECONDS", max(5.0, DC43_HEARTBEAT_TIMEOUT / 4))

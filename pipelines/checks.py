@@ -21,6 +21,7 @@ from contracts.checks import (
     METRIC,
     ROW,
     SKIPPED,
+    Rule,
     compare_schema,
     judge,
     worst,
@@ -30,6 +31,7 @@ logger = logging.getLogger("dc43.checks")
 
 ALIAS_PREFIX = "dc43_r"
 REASONS = "reject_reasons"
+MALFORMED_RULE = "malformed_record"
 _view_ids = itertools.count()
 
 COMPARATORS = {
@@ -82,6 +84,8 @@ def offends(rule, df_columns, types):
         rule.column, ""
     ).startswith("decimal")
     kind = rule.kind
+    if kind == MALFORMED_RULE:
+        return c.isNotNull()
     if kind in ("not_null", "null_values"):
         return c.isNull()
     if kind == "compare":
@@ -117,11 +121,15 @@ def offends(rule, df_columns, types):
 class BatchChecks:
     """The checks of one contract for one DataFrame shape: built once, used for every micro-batch."""
 
-    def __init__(self, compiled, schema, run_type=ENFORCE):
-        compiled = dataclasses.replace(compiled, rules=[_vetted(rule) for rule in compiled.rules])
+    def __init__(self, compiled, schema, run_type=ENFORCE, malformed_column=None):
+        rules = [_vetted(rule) for rule in compiled.rules]
+        self.columns = [f.name for f in schema.fields]
+        self.malformed_column = malformed_column if malformed_column in self.columns else None
+        if self.malformed_column:
+            rules.append(malformed_rule(self.malformed_column))
+        compiled = dataclasses.replace(compiled, rules=rules)
         self.compiled = compiled
         self.run_type = run_type
-        self.columns = [f.name for f in schema.fields]
         types = {name: type_name for name, type_name, _ in schema_fields(schema)}
         self.predicates = {}
         self.unusable = {}
@@ -132,6 +140,9 @@ class BatchChecks:
                 self.unusable[rule.name] = f"cannot evaluate: {short_error(exc)}"
                 continue
             if predicate is not None:
+                if self.malformed_column and rule.kind != MALFORMED_RULE:
+                    # A line that did not parse breaks one rule, malformed_record, not every rule its nulls would.
+                    predicate = predicate & self.parsed()
                 self.predicates[rule.name] = predicate
         self.aliases = {name: f"{ALIAS_PREFIX}{i}" for i, name in enumerate(self.predicates)}
         self.row_rule_names = [r.name for r in compiled.rules if r.level == ROW and r.name in self.predicates]
@@ -139,6 +150,12 @@ class BatchChecks:
         self.separate_rules = [r for r in compiled.rules if r.kind in ("duplicate_values", "sql") and r.level == METRIC]
 
     # -- building blocks --
+
+    def parsed(self):
+        """True for rows that parsed (every row, when the source keeps no malformed lines)."""
+        if not self.malformed_column:
+            return F.lit(True)
+        return F.col(f"`{self.malformed_column}`").isNull()
 
     def failing(self):
         """True for rows that break at least one row rule (these carry reasons and can be quarantined)."""
@@ -224,6 +241,21 @@ class BatchChecks:
 
     def judge(self, measured):
         return judge(self.compiled, measured, self.run_type)
+
+
+def malformed_rule(column):
+    """The rule every governed file source has: a line must parse (its raw text lands in `column` when not)."""
+    return Rule(
+        name=MALFORMED_RULE,
+        kind=MALFORMED_RULE,
+        level=ROW,
+        column=column,
+        operator="mustBe",
+        threshold=0,
+        severity="error",
+        description="every line of the source parses as a record",
+        source="source",
+    )
 
 
 def _count_where(condition):
@@ -377,4 +409,4 @@ def short_error(exc, limit=160):
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-__all__ = ["BatchChecks", "measure", "schema_gate", "schema_fields", "REASONS"]
+__all__ = ["BatchChecks", "measure", "schema_gate", "schema_fields", "REASONS", "MALFORMED_RULE"]

@@ -1,22 +1,31 @@
 """Runner threads: one per run, in the process that started it (no Celery, no worker process).
 
-`start_run` records the Run and returns at once; the thread builds the stream, keeps the
-run's heartbeat fresh, closes the window, and commits the final status before `complete`.
+`start_run` resolves the pipeline's row, validates the request, records a `running` Run owned by
+this process (the database refuses a second active run of a pipeline) and starts its thread. The
+thread builds the stream, follows it until its window ends, its source is drained, or somebody asks
+it to stop through the row, and commits the final status before `complete`. A heartbeat thread of
+its own stamps the row for the whole life of the run, Spark's start-up and the stop included.
 """
 
 import logging
+import shutil
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from django.db import close_old_connections, connection
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils.module_loading import import_string
 
-from contracts.checks import ENFORCE, Verdict
-from pipelines.catalog import DEMO_VERSION, INPUT_CONTRACT, OUTPUT_CONTRACT, RATE_OPTIONS, SCENARIOS, check_run_request
-from registry.models import EventKind, Run, RunStatus, Stage, StageStatus, owner_fields
+from contracts.checks import ENFORCE, RunType, Verdict
+from registry.models import EventKind, Run, RunMode, RunStatus, Stage, StageStatus, owner_fields
+from registry.pipelines import DEFAULT_TRIGGER, Pipeline, SourceFormat, transform_problem
 
 logger = logging.getLogger("dc43.runner")
+MIN_SECONDS, MAX_SECONDS = 1, 3600
 HEARTBEAT_SECONDS = 5
+STOP_POLL_SECONDS = 0.5
 FIRST_BATCH_TIMEOUT = 120
 # What the read stage says once the source passed its input gate, by the gate's verdict.
 INPUT_GATE_DETAIL = {
@@ -28,31 +37,112 @@ _runners = {}
 _runners_lock = threading.Lock()
 
 
-def start_run(key, *, seconds=None, run_type=None, user=None, via="user"):
-    """Validate, record a `running` Run owned by this process, start its thread, return the Run."""
-    scenario, seconds, run_type = check_run_request(key, seconds, run_type)
-    run = Run.objects.create(
-        scenario=scenario.key,
-        run_type=run_type,
-        requested_seconds=seconds,
-        started_by=user if getattr(user, "is_authenticated", False) else None,
-        started_via=via,
-        **owner_fields(),
+class RunRefused(ValueError):
+    """A start the site refuses now (not a bad request): the pipeline runs already, or the site is full."""
+
+    def __init__(self, message, active_run=None):
+        super().__init__(message)
+        self.active_run = active_run
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    pipeline: Pipeline
+    mode: str
+    seconds: int | None
+    run_type: str
+
+    @property
+    def trigger(self):
+        if self.mode == RunMode.AVAILABLE_NOW:
+            return {"availableNow": True}
+        # A window or an open-ended run needs a cadence: the pipeline's, or the default one.
+        return self.pipeline.trigger if "processingTime" in self.pipeline.trigger else dict(DEFAULT_TRIGGER)
+
+
+def check_run_request(key, *, seconds=None, mode=None, run_type=None):
+    """Validate a run request against the pipeline's row; raises ValueError naming the valid choices."""
+    if run_type is not None and run_type not in RunType.values:
+        raise ValueError(f"unknown run_type {run_type!r}; choose one of: {', '.join(RunType.values)}")
+    if mode is not None and mode not in RunMode.values:
+        raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(RunMode.values)}")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int) or not MIN_SECONDS <= seconds <= MAX_SECONDS
+    ):
+        raise ValueError(f"seconds must be a whole number from {MIN_SECONDS} to {MAX_SECONDS}, got {seconds!r}")
+    pipeline = Pipeline.objects.filter(key=key).first() if isinstance(key, str) else None
+    if pipeline is None:
+        keys = ", ".join(Pipeline.objects.values_list("key", flat=True))
+        raise ValueError(f"unknown pipeline {key!r}; choose one of: {keys}")
+    if seconds is not None and mode not in (None, RunMode.WINDOW):
+        raise ValueError(f"seconds apply to a window run only, not to {mode!r}")
+    if mode is None:
+        if seconds is not None or pipeline.default_seconds:
+            mode = RunMode.WINDOW
+        elif pipeline.trigger.get("availableNow"):
+            mode = RunMode.AVAILABLE_NOW
+        else:
+            mode = RunMode.UNTIL_STOPPED
+    if mode == RunMode.WINDOW:
+        seconds = seconds or pipeline.default_seconds
+        if not seconds:
+            raise ValueError(f"a window run of {key} needs seconds: the pipeline has no default_seconds")
+    if mode == RunMode.AVAILABLE_NOW and pipeline.source_format == SourceFormat.RATE:
+        raise ValueError(f"{key} reads a rate source, which is never drained: run it for a window or until stopped")
+    return RunRequest(pipeline, mode, seconds if mode == RunMode.WINDOW else None, run_type or pipeline.run_type)
+
+
+def start_run(key, *, seconds=None, mode=None, run_type=None, user=None, via="python"):
+    """Validate, record a `running` Run owned by this process, start its thread, return the Run.
+
+    Raises ValueError for a bad request and RunRefused when the pipeline has an active run or the
+    site already runs DC43_MAX_ACTIVE_RUNS runs; nothing is recorded then.
+    """
+    request = check_run_request(key, seconds=seconds, mode=mode, run_type=run_type)
+    pipeline = request.pipeline
+    limit = settings.DC43_MAX_ACTIVE_RUNS
+    active = Run.objects.active().count()
+    if active >= limit:
+        raise RunRefused(f"the site already runs {active} runs (DC43_MAX_ACTIVE_RUNS={limit}); stop one or wait")
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                pipeline=pipeline,
+                scenario=pipeline.key,
+                run_type=request.run_type,
+                mode=request.mode,
+                requested_seconds=request.seconds,
+                started_by=user if getattr(user, "is_authenticated", False) else None,
+                started_via=via,
+                **owner_fields(),
+            )
+    except IntegrityError:
+        # The constraint one_active_run_per_pipeline: another start won, in this process or another.
+        running = pipeline.active_run()
+        where = f": {running.get_absolute_url()}" if running else ""
+        raise RunRefused(f"pipeline {pipeline.key} already has an active run{where}", running) from None
+    run.log(
+        EventKind.STARTED,
+        {"scenario": pipeline.key, "run_type": run.run_type, "seconds": run.requested_seconds, "mode": run.mode},
     )
-    run.log(EventKind.STARTED, {"scenario": scenario.key, "run_type": run_type, "seconds": seconds})
-    runner = Runner(run)
+    runner = Runner(run, pipeline, request.trigger)
     with _runners_lock:
         _runners[run.id] = runner
     runner.start()
     return run
 
 
-def run_streaming_scenario(key, seconds=None, run_type=None, user=None, via="python"):
-    """Run a scenario and wait for it: returns the finished Run. Bad input raises ValueError, recording nothing."""
-    run = start_run(key, seconds=seconds, run_type=run_type, user=user, via=via)
+def run_pipeline(key, **kwargs):
+    """Start a run and wait for it: returns the finished Run. Bad input raises ValueError, recording nothing."""
+    run = start_run(key, **kwargs)
     wait_for(run)
     run.refresh_from_db()
     return run
+
+
+def run_streaming_scenario(key, seconds=None, run_type=None, user=None, via="python"):
+    """A windowed run of a demo scenario (a pipeline), waited for: the README's first example."""
+    return run_pipeline(key, seconds=seconds, run_type=run_type, user=user, via=via)
 
 
 def runner_for(run):
@@ -68,34 +158,107 @@ def wait_for(run, timeout=None):
     return True
 
 
-def stop_run(run, reason):
-    """Ask a run of this process to stop; it ends `interrupted` with the reason."""
+def stop_run(run, by):
+    """Ask for a clean stop, through the row, so that it works whichever process owns the run."""
+    if not isinstance(run, Run):
+        run = Run.objects.get(pk=run)
+    asked = run.request_stop(by)
     runner = runner_for(run)
     if runner is not None:
-        runner.request_stop(reason)
+        runner.wake.set()  # this process owns it: no need to wait for the next poll
+    return asked
+
+
+def heartbeat_seconds():
+    # Several beats fit in the timeout, so one slow beat never gets a live run swept.
+    return max(0.2, min(HEARTBEAT_SECONDS, settings.DC43_HEARTBEAT_TIMEOUT / 4))
+
+
+def resolve_transform(dotted):
+    """The transform function, only from the allowed modules (a row edited after it was checked is checked again)."""
+    problem = transform_problem(dotted)
+    if problem:
+        raise ValueError(f"transform: {problem}")
+    return import_string(dotted)
+
+
+def contract_ref(ref):
+    contract_id, _, version = ref.partition("@")
+    return contract_id, version or None
+
+
+class Heartbeat(threading.Thread):
+    """Stamps the run's row with the database's clock every few seconds, from start to end of the run.
+
+    A beat that finds the run no longer running (a sweep marked it interrupted) tells the runner,
+    which then stops its query without recording anything more.
+    """
+
+    def __init__(self, runner):
+        super().__init__(name=f"dc43-beat-{runner.record.id.hex[:8]}", daemon=True)
+        self.runner = runner
+        self.stopping = threading.Event()
+
+    def run(self):
+        try:
+            while True:
+                self.beat()
+                if self.stopping.wait(heartbeat_seconds()):
+                    return
+        finally:
+            connection.close()
+
+    def beat(self):
+        try:
+            alive = self.runner.record.beat()
+        except Exception:
+            logger.warning("run %s: heartbeat failed; trying again", self.runner.record.id, exc_info=True)
+            connection.close()  # the next beat reconnects
+            return
+        if not alive:
+            self.runner.abandon()
+
+    def stop(self):
+        self.stopping.set()
+        self.join(heartbeat_seconds() + 30)
 
 
 class Runner(threading.Thread):
-    def __init__(self, run):
+    def __init__(self, run, pipeline, trigger):
         super().__init__(name=f"dc43-run-{run.id.hex[:8]}", daemon=True)
         self.record = run
-        self.stop_requested = threading.Event()
-        self.stop_reason = ""
+        self.pipeline = pipeline
+        self.trigger = trigger
+        self.wake = threading.Event()  # cuts a wait short: a stop asked, or the run abandoned
+        self.stopped_by = ""
+        self.abandoned = threading.Event()
         self.query = None
-        self.last_beat = 0.0
+        self.spark = None
+        self.temporary_checkpoint = None
 
-    def request_stop(self, reason):
-        self.stop_reason = reason
-        self.stop_requested.set()
+    def abandon(self):
+        """Somebody else finished the run (a sweep): stop the query, record and publish nothing more."""
+        if not self.abandoned.is_set():
+            logger.warning("run %s was finished by somebody else; stopping its query", self.record.id)
+        self.abandoned.set()
+        self.wake.set()
 
     def run(self):
+        heartbeat = Heartbeat(self)
+        heartbeat.start()
         try:
             self.execute()
         except Exception as exc:
             logger.exception("run %s failed", self.record.id)
             self.stop_query()
-            self.record.finish(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            reason = (
+                str(exc) if type(exc).__name__ in ("SourceError", "ContractError") else f"{type(exc).__name__}: {exc}"
+            )
+            if not self.abandoned.is_set():
+                self.record.finish(RunStatus.FAILED, reason)
         finally:
+            heartbeat.stop()
+            self.drop_temporary_checkpoint()
             with _runners_lock:
                 _runners.pop(self.record.id, None)
             connection.close()
@@ -103,70 +266,156 @@ class Runner(threading.Thread):
     def execute(self):
         # Spark comes in here, on the runner's thread: pages that import the runner never start a JVM.
         from pipelines.progress import follow
+        from pipelines.sources import read_source
         from pipelines.spark import get_spark
-        from pipelines.streaming import block_at_gate, read_stream_gated, write_stream_with_contract
+        from pipelines.streaming import block_at_gate, resolve_contract
 
-        run = self.record
-        scenario = SCENARIOS[run.scenario]
+        run, pipeline = self.record, self.pipeline
         close_old_connections()
         run.stage(Stage.SETUP, StageStatus.ACTIVE, "starting Spark")
-        spark = get_spark()
+        self.spark = spark = get_spark()
         run.stage(Stage.SETUP, StageStatus.DONE, f"Spark {spark.version}")
-        run.stage(Stage.READ, StageStatus.ACTIVE, f"rate source, {RATE_OPTIONS['rowsPerSecond']} rows/s")
-        events, gate = read_stream_gated(
-            spark, INPUT_CONTRACT, DEMO_VERSION, format="rate", options=RATE_OPTIONS, run=run
-        )
+        if self.stop_before_query():
+            return
+        run.stage(Stage.READ, StageStatus.ACTIVE, self.source_label())
+        _, compiled_input = resolve_contract(*contract_ref(pipeline.input_contract))
+        try:
+            source = read_source(
+                spark,
+                compiled_input,
+                format=pipeline.source_format,
+                path=pipeline.source_location() or None,
+                options=pipeline.source_options,
+            )
+        except ValueError as exc:
+            run.stage(Stage.READ, StageStatus.FAILED, str(exc))
+            raise
+        gate = source.gate
+        run.log(EventKind.GATE, {**gate, "side": "input"})
         if gate["verdict"] == Verdict.BLOCK and run.run_type == ENFORCE:
             return block_at_gate(run, gate, Stage.READ, "input schema gate")
-        shaped = import_string(scenario.transform)(events)
+        shaped = resolve_transform(pipeline.transform)(source.df) if pipeline.transform else source.df
         run.stage(Stage.READ, StageStatus.DONE, INPUT_GATE_DETAIL[gate["verdict"]])
-        if self.stop_requested.is_set():
-            return self.finish_interrupted()
-        self.query = write_stream_with_contract(
-            shaped, OUTPUT_CONTRACT, DEMO_VERSION, run=run, run_type=run.run_type, rejects=scenario.rejects_contract
-        )
+        if self.stop_before_query():
+            return
+        self.query = self.start_query(shaped, source.malformed_column)
         if self.query is None:
             return  # the gate blocked the run and finished it
         follow(spark, self.query.query, run)
-        run.stage(Stage.STREAMING, StageStatus.ACTIVE, f"window of {run.requested_seconds} s")
+        run.stage(Stage.STREAMING, StageStatus.ACTIVE, self.streaming_label())
         self.watch()
+
+    def start_query(self, df, malformed_column):
+        from pipelines import storage
+        from pipelines.streaming import write_stream_with_contract
+
+        run, pipeline = self.record, self.pipeline
+        extra = {}
+        if pipeline.is_file_source:
+            # A landing folder is read once across runs: every run of the pipeline resumes its checkpoint.
+            pipeline.ensure_epoch()
+            extra = {"checkpoint": pipeline.checkpoint_location(), "slice_key": pipeline.slice_key()}
+            run.checkpoint = extra["checkpoint"]
+        else:
+            # A rate source has nothing to resume: a checkpoint of the run's own, removed when it ends.
+            run.checkpoint = self.temporary_checkpoint = storage.checkpoint_path(run.id)
+        if malformed_column:
+            extra["malformed_column"] = malformed_column
+        run.save(update_fields=["checkpoint"])
+        output_id, output_version = contract_ref(pipeline.output_contract)
+        return write_stream_with_contract(
+            df,
+            output_id,
+            output_version,
+            run=run,
+            run_type=run.run_type,
+            rejects=contract_ref(pipeline.rejects_contract) if pipeline.rejects_contract else None,
+            trigger=self.trigger,
+            **extra,
+        )
+
+    def source_label(self):
+        pipeline = self.pipeline
+        if pipeline.is_file_source:
+            return f"{pipeline.source_format} files from {pipeline.source_path}"
+        rate = pipeline.source_options.get("rowsPerSecond")
+        return f"rate source, {rate} rows/s" if rate else "rate source"
+
+    def streaming_label(self):
+        run = self.record
+        if run.mode == RunMode.WINDOW:
+            return f"window of {run.requested_seconds} s"
+        if run.mode == RunMode.AVAILABLE_NOW:
+            return "until the files waiting now are read"
+        return "until stopped"
+
+    def poll(self):
+        """Read the row: True when the run must stop (asked to, or finished by somebody else)."""
+        try:
+            status, asked, by = (
+                Run.objects.filter(pk=self.record.pk)
+                .values_list("status", "stop_requested_at", "stop_requested_by")
+                .get()
+            )
+        except Exception:
+            logger.warning("run %s: could not read its row; trying again", self.record.id, exc_info=True)
+            connection.close()
+            return self.abandoned.is_set() or bool(self.stopped_by)
+        if status != RunStatus.RUNNING:
+            self.abandon()
+        elif asked:
+            self.stopped_by = by or "somebody"
+        return self.abandoned.is_set() or bool(self.stopped_by)
+
+    def stop_before_query(self):
+        """Between steps of the start: a stop asked now ends the run before any query starts."""
+        if not self.poll():
+            return False
+        if not self.abandoned.is_set():
+            self.record.stage(Stage.STREAMING, StageStatus.SKIPPED, f"stopped by {self.stopped_by} before it started")
+            self.record.finish(reason=f"stopped by {self.stopped_by}")
+        return True
 
     def watch(self):
         """Wait until the first micro-batch is through (Spark's start-up and the query's planning are not
-        the run's time), then let the stream flow for the requested seconds, then stop it cleanly."""
+        the run's time), then let the stream flow for its window, until it is drained, or until it is
+        stopped; then stop it cleanly and derive the final status from the batches."""
         query, run = self.query, self.record
         started = time.monotonic()
-        while not query.wait_for_first_batch(0.5):
-            self.beat()
+        while not query.wait_for_first_batch(STOP_POLL_SECONDS):
             if self.should_stop() or time.monotonic() - started > FIRST_BATCH_TIMEOUT:
                 break
-        deadline = time.monotonic() + run.requested_seconds
-        while time.monotonic() < deadline and not self.should_stop():
-            self.stop_requested.wait(min(0.25, max(deadline - time.monotonic(), 0)))
-            self.beat()
+        deadline = time.monotonic() + run.requested_seconds if run.mode == RunMode.WINDOW else None
+        while not self.should_stop():
+            left = STOP_POLL_SECONDS if deadline is None else min(STOP_POLL_SECONDS, deadline - time.monotonic())
+            if left <= 0:
+                break
+            self.wake.wait(left)
+            self.wake.clear()
         self.stop_query()
+        if self.abandoned.is_set():
+            return  # finished by somebody else: its `complete` is out, nothing more is said
         error = query.exception()
         if error:
             run.stage(Stage.STREAMING, StageStatus.FAILED, error)
             run.finish(RunStatus.FAILED, error)
-        elif self.stop_requested.is_set():
-            self.finish_interrupted()
+            return
+        status = run.derived_status()
+        if status == RunStatus.BLOCKED:
+            reason = query.writer.block_reason
+        elif self.stopped_by:
+            reason = f"stopped by {self.stopped_by}"
         else:
-            status = run.derived_status()
-            reason = query.writer.block_reason if status == RunStatus.BLOCKED else ""
-            run.stage(Stage.STREAMING, StageStatus.DONE, f"{query.writer.batches_started} micro-batches")
-            run.stage(Stage.COMPLETE, StageStatus.DONE, status)
-            run.finish(status, reason)
+            reason = ""
+        run.stage(Stage.STREAMING, StageStatus.DONE, f"{query.writer.batches_started} micro-batches")
+        run.stage(Stage.COMPLETE, StageStatus.DONE, status)
+        run.finish(status, reason)
 
     def should_stop(self):
         query = self.query
         return (
-            self.stop_requested.is_set() or query.blocked or query.exception() is not None or not query.query.isActive
+            self.poll() or query.blocked or query.exception() is not None or not query.query.isActive  # drained
         )
-
-    def finish_interrupted(self):
-        self.record.stage(Stage.STREAMING, StageStatus.FAILED, self.stop_reason)
-        self.record.finish(RunStatus.INTERRUPTED, self.stop_reason or "stopped")
 
     def stop_query(self):
         if self.query is not None:
@@ -178,8 +427,16 @@ class Runner(threading.Thread):
                 logger.warning("run %s: stopping the query failed", self.record.id, exc_info=True)
             unfollow(self.query.query)
 
-    def beat(self):
-        now = time.monotonic()
-        if now - self.last_beat >= HEARTBEAT_SECONDS:
-            self.record.beat()
-            self.last_beat = now
+    def drop_temporary_checkpoint(self):
+        path = self.temporary_checkpoint
+        if not path:
+            return
+        try:
+            if "://" not in path:
+                shutil.rmtree(Path(path).parent, ignore_errors=True)  # <root>/<run id>/main
+            elif self.spark is not None:
+                from pipelines import storage
+
+                storage.FileSystem(self.spark).delete(path.rsplit("/", 1)[0])
+        except Exception:
+            logger.warning("run %s: could not remove its checkpoint %s", self.record.id, path, exc_info=True)

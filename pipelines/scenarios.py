@@ -1,7 +1,7 @@
 """The Python way to run a demo scenario (the README's): `run_streaming_scenario(key, ...)`.
 
-The scenarios themselves are data in pipelines/catalog.py; their shapes are in
-pipelines/transforms.py; the runner runs them.
+The scenarios are pipelines (pipelines/demo/*.yaml); their shapes are transforms in
+pipelines/transforms.py; `pipelines.runner.run_pipeline` runs any pipeline the same way.
 """
 
 from pipelines.runner import run_streaming_scenario

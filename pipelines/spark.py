@@ -40,9 +40,41 @@ def spark_conf():
 def get_spark():
     global _session
     with _lock:
-        if _session is None or _session.sparkContext._jsc is None:
+        if _session is not None and not answers(_session):
+            logger.warning("the Spark JVM no longer answers; starting a new SparkSession")
+            _forget(_session)
+            _session = None
+        if _session is None:
             _session = _build()
         return _session
+
+
+def answers(session):
+    """Whether the session's JVM is alive: a stopped context has no _jsc, a killed JVM fails the cheapest call."""
+    try:
+        return session.sparkContext._jsc is not None and session._jvm.java.lang.System.currentTimeMillis() > 0
+    except Exception:
+        return False
+
+
+def _forget(session):
+    """Drop what PySpark keeps of a dead JVM, so the next builder launches a new one instead of reusing it."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    try:
+        session.sparkContext.stop()
+    except Exception:
+        logger.debug("stopping the dead SparkContext failed", exc_info=True)
+    gateway = SparkContext._gateway
+    SparkContext._gateway = SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = SparkSession._activeSession = None
+    if gateway is not None:
+        try:
+            gateway.shutdown()
+        except Exception:
+            logger.debug("closing the dead py4j gateway failed", exc_info=True)
 
 
 def _build():

@@ -23,11 +23,13 @@ from pyspark.sql import functions as F
 from contracts.checks import ENFORCE, BatchVerdict, Verdict, compile_contract
 from contracts.models import ContractVersion
 from pipelines import storage
-from pipelines.checks import REASONS, BatchChecks, schema_gate
+from pipelines.checks import MALFORMED_RULE, REASONS, BatchChecks, schema_gate
 from pipelines.errors import first_line
 from registry.models import BatchStatus, Dataset, EventKind, MicroBatch, RunStatus, Stage, StageStatus, VersionStatus
 
 logger = logging.getLogger("dc43.streaming")
+# The rejects column that keeps a malformed line's text, when the rejects contract declares it.
+RAW_RECORD = "raw_record"
 # Called after a publish's renames and before its record commits: the crash tests kill the process here.
 publish_hook = None
 
@@ -135,7 +137,12 @@ class BatchWriter:
         self.columns = checks.columns
         # The quarantine keeps the batch's columns its own contract lists, then says why, where and when.
         declared = compile_contract(rejects.contract_version.document).column_names if rejects else []
-        self.reject_columns = [c for c in declared if c in self.columns and c not in (REASONS, "run_id", "batch_id")]
+        self.malformed = checks.malformed_column
+        self.reject_columns = [
+            c for c in declared if c in self.columns and c not in (REASONS, "run_id", "batch_id", self.malformed)
+        ]
+        # A line that did not parse keeps its text in the quarantine, when the rejects contract has room for it.
+        self.raw_column = RAW_RECORD if self.malformed and RAW_RECORD in declared else None
         self.lock = threading.Lock()
         self.stopping = False
         self.refused = None  # the batch id of a trigger refused after the stop
@@ -187,9 +194,12 @@ class BatchWriter:
 
         routing = self.rejects is not None
         # Routing: the output keeps the passing rows and the rejects write counts the failing ones
-        # (and which rules each broke) on the rows it writes. Otherwise all rows stay, counted here.
+        # (and which rules each broke) on the rows it writes. Otherwise all rows stay, counted here,
+        # except lines that did not parse: a row of nulls is never output.
         observed, observation = checks.observe(batch_df, checks.batch_aggregates(count_failing=not routing))
         written = observed.where(~checks.failing()) if routing else observed
+        if self.malformed:
+            written = written.where(checks.parsed()).drop(self.malformed)
         written.write.mode("overwrite").parquet(out_staging)
         measured = checks.counts_from(observation.get)
         rows = measured["rows"]
@@ -219,7 +229,8 @@ class BatchWriter:
             # Enforce: the failing rows must not reach the output, so nothing of this batch does.
             fs.delete(out_staging)
         else:
-            out_rows = rows - rejects.rows if self.rejects else rows
+            unparsed = 0 if self.rejects else measured.get(MALFORMED_RULE, 0)
+            out_rows = rows - rejects.rows if self.rejects else rows - unparsed
             slices.append(
                 {
                     "dataset": self.output.dataset,
@@ -227,7 +238,7 @@ class BatchWriter:
                     "status": VersionStatus.WARN if failing or status == BatchStatus.WARN else VersionStatus.OK,
                     "contract_version": self.output.contract_version,
                     "row_count": out_rows,
-                    "violations": 0 if self.rejects else failing,
+                    "violations": 0 if self.rejects else failing - unparsed,
                     "path": out_final,
                 }
             )
@@ -257,11 +268,13 @@ class BatchWriter:
         failing, observation = checks.observe(
             batch_df.where(checks.failing()), [F.count(F.lit(1)).alias("rejected"), *checks.rule_aggregates()]
         )
+        raw = [F.col(f"`{self.malformed}`").alias(RAW_RECORD)] if self.raw_column else []
         failing.select(
             *keep,
             checks.reasons().alias(REASONS),
             F.lit(str(self.run.id)).alias("run_id"),
             F.lit(int(batch_id)).cast("bigint").alias("batch_id"),
+            *raw,
         ).write.mode("overwrite").parquet(staging)
         counts = observation.get
         rejected = int(counts.get("rejected") or 0)
@@ -432,7 +445,8 @@ def write_stream_with_contract(
     output = Target.for_contract(contract_id, version)
     rejects_target = Target.for_contract(*_contract_ref(rejects)) if rejects else None
     compiled = compile_contract(output.contract_version.document)
-    gate = schema_gate(df.schema, compiled)
+    # The malformed column is the source's bookkeeping, not a column of the stream: the gate never sees it.
+    gate = schema_gate((df.drop(malformed_column) if malformed_column else df).schema, compiled)
     run.contract_version = output.contract_version
     run.schema_gate = gate
     run.save(update_fields=["contract_version", "schema_gate"])
@@ -442,7 +456,7 @@ def write_stream_with_contract(
         return None
     run.stage(Stage.GATE, StageStatus.DONE, f"schema {gate['verdict']}")
 
-    checks = BatchChecks(compiled, df.schema, run_type)
+    checks = BatchChecks(compiled, df.schema, run_type, malformed_column)
     writer = BatchWriter(run, checks, output, rejects_target, slice_key=slice_key)
     query = (
         df.writeStream.foreachBatch(writer)

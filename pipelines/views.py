@@ -38,6 +38,7 @@ def start(request, key):
             seconds=whole_number(request.POST.get("seconds")),
             run_type=request.POST.get("run_type") or None,
             user=request.user,
+            via="user",
         )
     except ValueError as exc:
         messages.error(request, f"The run did not start: {exc}")

@@ -1,6 +1,6 @@
 """Registry records are evidence: the admin shows them and never changes them. Pipelines, definitions, are edited."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -113,14 +113,26 @@ class PipelineAdmin(admin.ModelAdmin):
     list_display = ["key", "title", "source", "contracts", "run_type", "updated_at"]
     list_filter = ["source_format", "run_type"]
     search_fields = ["key", "title", "input_contract", "output_contract", "rejects_contract"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["checkpoint_epoch", "progress_reset_at", "created_at", "updated_at"]
+    actions = ["reset_progress"]
     fieldsets = [
         (None, {"fields": ["key", "title"]}),
         ("Source", {"fields": ["source_format", "source_path", "source_options"]}),
         ("Contracts", {"fields": ["input_contract", "output_contract", "rejects_contract"]}),
         ("Run", {"fields": ["transform", "run_type", "trigger", "default_seconds"]}),
+        ("Progress", {"fields": ["checkpoint_epoch", "progress_reset_at"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.action(description="Reset progress (the next run reads the source from the beginning)")
+    def reset_progress(self, request, queryset):
+        for pipeline in queryset:
+            try:
+                epoch = pipeline.reset_progress(request.user)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{pipeline.key}: progress reset; new checkpoint epoch {epoch}")
 
     @admin.display(description="Source")
     def source(self, pipeline):

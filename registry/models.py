@@ -7,11 +7,13 @@ shows them read-only, and only the verbs below change them.
 import os
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +24,8 @@ from registry.summary import batch_summary
 from registry.wakeups import notify
 
 HOSTNAME = socket.gethostname()
+# Seconds two readings of one process's start time may differ by (see `process_started_at`).
+OWNER_START_SLACK = 2
 
 
 class RunFinished(RuntimeError):
@@ -54,7 +58,16 @@ class EventKind(models.TextChoices):
     GATE = "gate"
     BATCH = "batch"
     MILESTONE = "milestone"
+    STOP_REQUESTED = "stop_requested"
     COMPLETE = "complete"
+
+
+class RunMode(models.TextChoices):
+    """How long a run goes on: a window of seconds, until someone stops it, or until the source is drained."""
+
+    WINDOW = "window"
+    UNTIL_STOPPED = "until-stopped"
+    AVAILABLE_NOW = "available-now"
 
 
 class Stage(models.TextChoices):
@@ -98,7 +111,29 @@ class Dataset(models.Model):
 
 def owner_fields():
     """This process as the owner of a run, alive now: the row is born with them, never unowned."""
-    return {"owner_host": HOSTNAME, "owner_pid": os.getpid(), "heartbeat_at": timezone.now()}
+    return {
+        "owner_host": HOSTNAME,
+        "owner_pid": os.getpid(),
+        "owner_started_at": process_started_at(os.getpid()),
+        # The heartbeat thread restamps it with the database's clock at once.
+        "heartbeat_at": timezone.now(),
+    }
+
+
+def process_started_at(pid):
+    """When process `pid` of this host started (from /proc), or None where /proc cannot tell.
+
+    With host and pid it names a process for good: a pid is reused, a (pid, start time) pair is not.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
+    ticks = int(stat.rpartition(")")[2].split()[19])
+    seconds = int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def pid_alive(pid):
@@ -114,9 +149,9 @@ def pid_alive(pid):
 class RunQuerySet(models.QuerySet):
     def orphans(self):
         """(run, reason) for each running run whose owner is gone (see `Run.orphan_reason`)."""
-        now = timezone.now()
-        for run in self.filter(status=RunStatus.RUNNING):
-            reason = run.orphan_reason(now)
+        # Heartbeats are stamped with the database's clock, so they are judged by it too: hosts' clocks may differ.
+        for run in self.filter(status=RunStatus.RUNNING).annotate(db_now=Now()):
+            reason = run.orphan_reason(run.db_now)
             if reason:
                 yield run, reason
 
@@ -130,6 +165,9 @@ class RunQuerySet(models.QuerySet):
         a page never writes. The `complete` event each mark appends is what open pages then show.
         """
         return [run for run, reason in list(self.orphans()) if run.interrupt(reason)]
+
+    def active(self):
+        return self.filter(status=RunStatus.RUNNING)
 
     def with_rejects(self, since=None, until=None):
         runs = self.filter(batches__rejected_rows__gt=0)
@@ -146,7 +184,8 @@ class Run(models.Model):
     run_type = models.CharField(max_length=16, choices=RunType.choices, default=RunType.OBSERVE)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     reason = models.TextField(blank=True)
-    requested_seconds = models.PositiveIntegerField()
+    mode = models.CharField(max_length=16, choices=RunMode.choices, default=RunMode.WINDOW)
+    requested_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="The window (window runs only).")
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
@@ -155,7 +194,13 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     owner_host = models.CharField(max_length=255, default="", blank=True)
     owner_pid = models.PositiveIntegerField(null=True, blank=True)
+    owner_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the owner process started: with host and pid, it names the process."
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_by = models.CharField(max_length=200, blank=True)
+    checkpoint = models.CharField(max_length=1024, blank=True, help_text="The checkpoint location the run used.")
     contract_version = models.ForeignKey(
         ContractVersion,
         null=True,
@@ -201,6 +246,11 @@ class Run(models.Model):
         return self.status == RunStatus.RUNNING
 
     @property
+    def stopping(self):
+        """Asked to stop, and not finished yet: the batch in flight is being recorded."""
+        return self.is_running and self.stop_requested_at is not None
+
+    @property
     def started_by_label(self):
         if self.started_by_id:
             return self.started_by.get_username()
@@ -221,7 +271,23 @@ class Run(models.Model):
         return f"{self.version_prefix}-b{batch_id:06d}"
 
     def beat(self):
-        Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+        """Say the owner is alive, by the database's clock; False when the run is no longer running."""
+        return bool(Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(heartbeat_at=Now()))
+
+    def request_stop(self, by):
+        """Ask the run's owner, in whatever process, to stop it cleanly; True the first time it is asked.
+
+        The owner polls the row: the batch in flight finishes and is recorded, then the run ends
+        with the verdict of its data and a reason that says who stopped it.
+        """
+        with transaction.atomic():
+            asked = Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING, stop_requested_at__isnull=True).update(
+                stop_requested_at=timezone.now(), stop_requested_by=str(by)[:200]
+            )
+            if asked:
+                self.append_event(EventKind.STOP_REQUESTED, {"by": str(by)})
+        self.refresh_from_db(fields=["status", "stop_requested_at", "stop_requested_by", "last_seq"])
+        return bool(asked)
 
     def append_event(self, kind, payload=None):
         """Append to the run's event log with the next sequence number; call inside a transaction."""
@@ -279,13 +345,15 @@ class Run(models.Model):
         last_sign = self.heartbeat_at or self.started_at
         if last_sign < now - timedelta(seconds=settings.DC43_HEARTBEAT_TIMEOUT):
             return f"no heartbeat from {owner} for {int((now - last_sign).total_seconds())} s"
-        if (
-            self.owner_host == HOSTNAME
-            and self.owner_pid
-            and self.owner_pid != os.getpid()
-            and not pid_alive(self.owner_pid)
-        ):
+        if self.owner_host != HOSTNAME or not self.owner_pid:
+            return ""
+        if self.owner_pid != os.getpid() and not pid_alive(self.owner_pid):
             return f"its process ({owner}) is no longer running"
+        if self.owner_started_at:
+            started = process_started_at(self.owner_pid)
+            # /proc's boot time may move by a second; a reused pid started long after the owner did.
+            if started and abs((started - self.owner_started_at).total_seconds()) > OWNER_START_SLACK:
+                return f"its process ({owner}, started {self.owner_started_at:%Y-%m-%d %H:%M:%S}) is gone; the pid now names another process"
         return ""
 
     def record_batch(self, batch, slices=(), publish=None):

@@ -8,12 +8,14 @@ never runs code somebody typed.
 import ast
 import importlib.util
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from contracts.models import Contract, ContractVersion
 from registry.models import RunType
@@ -21,6 +23,7 @@ from registry.models import RunType
 KEY_PATTERN = r"^[a-z0-9-]+$"
 PROCESSING_TIME = re.compile(r"^[1-9][0-9]* (milliseconds?|seconds?|minutes?)$")
 DEFAULT_TRIGGER = {"processingTime": "2 seconds"}
+EPOCH_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 class SourceFormat(models.TextChoices):
@@ -32,6 +35,10 @@ class SourceFormat(models.TextChoices):
 
 def default_trigger():
     return dict(DEFAULT_TRIGGER)
+
+
+def epoch_stamp(moment=None):
+    return (moment or timezone.now()).astimezone(UTC).strftime(EPOCH_FORMAT)
 
 
 class Pipeline(models.Model):
@@ -74,6 +81,13 @@ class Pipeline(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Window of a run started without options (the demo scenarios).",
     )
+    checkpoint_epoch = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="Names the checkpoint runs resume from; a new one starts from the beginning.",
+    )
+    progress_reset_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +108,45 @@ class Pipeline(models.Model):
         if not self.source_path or "://" in self.source_path or Path(self.source_path).is_absolute():
             return self.source_path
         return str(Path(settings.BASE_DIR) / self.source_path)
+
+    def checkpoint_location(self):
+        """Where Spark keeps this pipeline's progress: one folder per epoch, so a reset leaves the old one as it was."""
+        root = str(settings.DC43_CHECKPOINT_ROOT).rstrip("/")
+        return f"{root}/pipelines/{self.key}/{self.checkpoint_epoch}"
+
+    def ensure_epoch(self):
+        """Give the pipeline its first epoch, once (two processes agree on whichever was saved first)."""
+        if not self.checkpoint_epoch:
+            Pipeline.objects.filter(pk=self.pk, checkpoint_epoch="").update(checkpoint_epoch=epoch_stamp())
+            self.refresh_from_db(fields=["checkpoint_epoch"])
+        return self.checkpoint_epoch
+
+    def slice_key(self):
+        """The identity of a batch's slice across the runs that share this checkpoint (see MicroBatch.slice_key)."""
+        return f"{self.key}@{self.checkpoint_epoch}"
+
+    def active_run(self):
+        return self.runs.filter(status="running").first()
+
+    def reset_progress(self, user=None):
+        """Start a new epoch: the next run reads the source from the beginning. The old checkpoint stays
+        where it is, as the archive of what was read. Refused while a run uses it; logged for the admin."""
+        from django.contrib.admin.models import CHANGE, LogEntry
+
+        active = self.active_run()
+        if active is not None:
+            raise ValueError(f"pipeline {self.key} has an active run ({active.get_absolute_url()}); stop it first")
+        previous = self.checkpoint_epoch
+        # A stamp per second: a second reset within the same second still gets an epoch of its own.
+        stamp = epoch_stamp()
+        if previous and stamp <= previous:
+            stamp = epoch_stamp(datetime.strptime(previous, EPOCH_FORMAT).replace(tzinfo=UTC) + timedelta(seconds=1))
+        self.checkpoint_epoch, self.progress_reset_at = stamp, timezone.now()
+        self.save(update_fields=["checkpoint_epoch", "progress_reset_at", "updated_at"])
+        if user is not None and user.pk:
+            message = f"Reset progress: new checkpoint epoch {stamp}" + (f" (was {previous})" if previous else "")
+            LogEntry.objects.log_actions(user.pk, [self], CHANGE, change_message=message, single_object=True)
+        return stamp
 
     def contract_version(self, field):
         """The ContractVersion a contract field refers to (DoesNotExist says which is missing)."""

@@ -50,11 +50,14 @@ def viewer(django_user_model):
 
 @pytest.fixture
 def demo_contracts(db):
-    """The demo contracts, present again after a transactional test flushed what the migration loaded."""
+    """The demo contracts and pipelines, present again after a transactional test flushed what the migrations loaded."""
     from contracts.demo import load_demo_contracts
     from contracts.models import Contract, ContractVersion
+    from pipelines.specs import load_demo_pipelines
+    from registry.pipelines import Pipeline
 
     load_demo_contracts(Contract, ContractVersion)
+    load_demo_pipelines(Pipeline)
 
 
 @pytest.fixture

@@ -212,7 +212,10 @@ def test_two_runs_at_once_both_complete_correctly(spark):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"key": "streaming-nope"}, "choose one of: streaming-valid, streaming-dq-rejects, streaming-schema-break"),
+        (
+            {"key": "streaming-nope"},
+            "unknown pipeline .streaming-nope.; choose one of: orders-landing, streaming-dq-rejects",
+        ),
         ({"key": "streaming-valid", "seconds": 0}, "from 1 to 3600"),
         ({"key": "streaming-valid", "seconds": 3601}, "from 1 to 3600"),
         ({"key": "streaming-valid", "run_type": "audit"}, "choose one of: observe, enforce"),
