@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from slices import Landed, landed, not_once, published, versions_in_registry
 
+from pipelines.runner import run_pipeline
 from pipelines.specs import load_demo_pipelines
 from registry.models import DatasetVersion
 from registry.pipelines import Pipeline
@@ -38,8 +39,6 @@ def feed(files, seed):
 
 
 def drained():
-    from pipelines.runner import run_pipeline
-
     run = run_pipeline(KEY, mode="available-now", via="python")
     assert run.status in ("ok", "warn"), run.reason
     return run

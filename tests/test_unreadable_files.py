@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from slices import not_once, published, versions_in_registry
 
+from pipelines.runner import run_pipeline
 from registry.models import DatasetVersion
 from registry.pipelines import Pipeline
 
@@ -74,8 +75,6 @@ def landing(spark, tmp_path, settings, demo_contracts):
 
 
 def test_a_corrupt_parquet_file_fails_the_run_with_its_name_and_fails_the_next_run_too(spark, landing):
-    from pipelines.runner import run_pipeline
-
     first = run_pipeline(KEY, mode="available-now", via="python")
     assert first.status == "failed"
     assert CORRUPT in first.reason, first.reason
