@@ -100,6 +100,9 @@ def start_run(key, *, seconds=None, mode=None, run_type=None, user=None, via="py
     """
     request = check_run_request(key, seconds=seconds, mode=mode, run_type=run_type)
     pipeline = request.pipeline
+    # A run of this pipeline whose process died (kill -9, a crashed host) must not hold the pipeline: its start
+    # is where it is found, as the site's start-up finds every such run.
+    Run.objects.filter(pipeline=pipeline).mark_interrupted_orphans()
     limit = settings.DC43_MAX_ACTIVE_RUNS
     active = Run.objects.active().count()
     if active >= limit:
@@ -307,9 +310,17 @@ class Runner(threading.Thread):
 
     def start_query(self, df, malformed_column):
         from pipelines import storage
+        from pipelines.recovery import reconcile
         from pipelines.streaming import write_stream_with_contract
 
         run, pipeline = self.record, self.pipeline
+        # What a crash of an earlier run left half-published in the datasets this run writes is put right before
+        # this run publishes there: a replay then finds the registry and the files agreeing.
+        reconcile(
+            [contract_ref(ref)[0] for ref in (pipeline.output_contract, pipeline.rejects_contract) if ref],
+            self.spark,
+            run,
+        )
         extra = {}
         if pipeline.is_file_source:
             # A landing folder is read once across runs: every run of the pipeline resumes its checkpoint.

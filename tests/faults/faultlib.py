@@ -59,7 +59,8 @@ class Child:
         return self.process.pid
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def alive(self):

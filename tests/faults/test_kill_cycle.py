@@ -2,7 +2,7 @@
 
 Each cycle feeds more files, starts `manage.py run_pipeline orders-landing --until-stopped` in a process of its
 own and SIGKILLs it (the command and its JVM, as a crash of the host would) at one moment: before the first
-batch, while a batch is being written, right after a batch was recorded. `--available-now` then drains what is
+batch, while a batch is being written, right after a batch was recorded, while a later batch is being written. `--available-now` then drains what is
 left. Every order and every malformed line of the landing files must then sit in exactly one published slice,
 every slice must hold the rows its record says, and nothing staged, set aside or unrecorded may remain.
 """
@@ -79,7 +79,13 @@ def right_after_a_batch_record(run, data_root):
     return lambda: MicroBatch.objects.filter(run=run, row_count__gt=0).exists()
 
 
-MOMENTS = [before_the_first_batch, mid_batch, right_after_a_batch_record, mid_batch]
+def mid_batch_after_two_records(run, data_root):
+    # Later in a run: Spark has committed the earlier batches to the checkpoint, and the kill hits a later one.
+    earlier = staged(data_root)
+    return lambda: MicroBatch.objects.filter(run=run, row_count__gt=0).count() >= 2 and staged(data_root) - earlier
+
+
+MOMENTS = [before_the_first_batch, mid_batch, right_after_a_batch_record, mid_batch_after_two_records]
 ROWS = 25 + 1  # per file: orders and one malformed line
 
 
