@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.utils.module_loading import import_string
 
 from contracts.checks import ENFORCE, RunType, Verdict
+from pipelines.errors import first_line
 from registry.models import EventKind, Run, RunMode, RunStatus, Stage, StageStatus, owner_fields
 from registry.pipelines import DEFAULT_TRIGGER, Pipeline, SourceFormat, transform_problem
 
@@ -27,6 +28,8 @@ MIN_SECONDS, MAX_SECONDS = 1, 3600
 HEARTBEAT_SECONDS = 5
 STOP_POLL_SECONDS = 0.5
 FIRST_BATCH_TIMEOUT = 120
+# How long a run (and the command following it) keeps trying while the database is unreachable (a restart).
+DATABASE_RETRY_SECONDS = 60
 # What the read stage says once the source passed its input gate, by the gate's verdict.
 INPUT_GATE_DETAIL = {
     Verdict.OK: "source matches the input contract",
@@ -172,6 +175,25 @@ def stop_run(run, by):
     return asked
 
 
+def retry_database(action, seconds=DATABASE_RETRY_SECONDS):
+    """`action()`, tried again on a fresh connection while the database is unreachable, for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except DatabaseError:
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("the database is unreachable; trying again", exc_info=True)
+            connection.close()
+            time.sleep(1)
+
+
+def database_reason(exc):
+    """A run's reason for an error of the registry's database, naming it as such."""
+    return f"the database failed: {type(exc).__name__}: {first_line(exc, 500)}"
+
+
 def heartbeat_seconds():
     # Several beats fit in the timeout, so one slow beat never gets a live run swept.
     return max(0.2, min(HEARTBEAT_SECONDS, settings.DC43_HEARTBEAT_TIMEOUT / 4))
@@ -254,11 +276,14 @@ class Runner(threading.Thread):
         except Exception as exc:
             logger.exception("run %s failed", self.record.id)
             self.stop_query()
-            reason = (
-                str(exc) if type(exc).__name__ in ("SourceError", "ContractError") else f"{type(exc).__name__}: {exc}"
-            )
+            if isinstance(exc, DatabaseError):
+                reason = database_reason(exc)
+            elif type(exc).__name__ in ("SourceError", "ContractError"):
+                reason = str(exc)
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
             if not self.abandoned.is_set():
-                self.record.finish(RunStatus.FAILED, reason)
+                retry_database(lambda: self.record.finish(RunStatus.FAILED, reason))
         finally:
             heartbeat.stop()
             self.drop_temporary_checkpoint()
@@ -408,8 +433,8 @@ class Runner(threading.Thread):
             return  # finished by somebody else: its `complete` is out, nothing more is said
         error = query.exception()
         if error:
-            run.stage(Stage.STREAMING, StageStatus.FAILED, error)
-            run.finish(RunStatus.FAILED, error)
+            retry_database(lambda: run.stage(Stage.STREAMING, StageStatus.FAILED, error))
+            retry_database(lambda: run.finish(RunStatus.FAILED, error))
             return
         status = run.derived_status()
         if status == RunStatus.BLOCKED:

@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from pyspark.sql import functions as F
 
@@ -163,7 +163,11 @@ class BatchWriter:
                 self.process(batch_df, batch_id)
                 self.first_done.set()
             except Exception as exc:
-                self.error = f"batch {batch_id} failed: {type(exc).__name__}: {first_line(exc, 500)}"
+                if isinstance(exc, DatabaseError):
+                    # Spark does not commit the batch: a later run replays it once the database is back.
+                    self.error = f"batch {batch_id} could not be recorded, the database failed: {type(exc).__name__}: {first_line(exc, 500)}"
+                else:
+                    self.error = f"batch {batch_id} failed: {type(exc).__name__}: {first_line(exc, 500)}"
                 logger.error("run %s: %s\n%s", self.run.id, self.error, traceback.format_exc())
                 raise
             finally:
