@@ -67,6 +67,8 @@ test-browser: install
 	@scripts/browser-tests.sh $(PY)
 
 bench: install
+	@echo "==> installing the benchmark peers (the bench extra: Databricks Labs DQX, pandas)"
+	@$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev,bench]'
 	@$(PY) bench/run_all.py
 
 clean:

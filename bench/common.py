@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def setup_django(database_url=None):
     """Django for a benchmark; `database_url` points it at a scratch database (the site's own stays untouched)."""
     sys.path.insert(0, str(ROOT))
+    # A shared venv may hold an editable install of another checkout; its finder would serve that checkout's
+    # modules wherever this tree has none (a migrations package, say): benchmark this tree only.
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__name__", "").startswith("_Editable")]
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dc43site.settings")

@@ -100,7 +100,7 @@ def committed_batches(run_id):
 
 
 def press_run(page, url, seconds):
-    card = page.locator("#scenario-streaming-valid")
+    card = page.locator("#pipeline-streaming-valid")
     card.locator("summary").click()
     card.locator("input[name=seconds]").fill(str(seconds))
     card.locator("button[type=submit]").click()

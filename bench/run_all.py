@@ -15,6 +15,7 @@ from common import ROOT
 
 BENCHMARKS = [
     ("throughput", "Governed throughput against a plain Spark parquet sink"),
+    ("small_batches", "Tiny batches: governed 6-row micro-batches against a plain foreachBatch write"),
     ("live_latency", "Live latency: batch commit to badge in Chromium"),
     ("start", "Warm start: Run pressed to first non-empty badge"),
     ("registry", "Registry at scale: pages and audit queries on PostgreSQL"),

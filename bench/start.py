@@ -58,7 +58,7 @@ def bare_spark(master):
 def press_run_and_wait(page, url, seconds):
     """Click Run; seconds from the click to the first badge with rows, and the run's id."""
     page.goto(url + "/")
-    card = page.locator("#scenario-streaming-valid")
+    card = page.locator("#pipeline-streaming-valid")
     card.locator("summary").click()
     card.locator("input[name=seconds]").fill(str(seconds))
     button = card.locator("button[type=submit]")

@@ -2,6 +2,8 @@
 
 Nothing here knows Spark: `pipelines.checks` turns each `Rule` into Spark expressions.
 What each rule kind means is written down in docs/semantics.md; the tests hold both to it.
+One module on purpose: the ODCS quality forms (v3.0 `rule`, v3.1 `metric`, dc43's looser style)
+all funnel into the same few Rule kinds here, and that mapping reads best in one place.
 """
 
 from dataclasses import dataclass, field, replace

@@ -8,11 +8,9 @@ its own stamps the row for the whole life of the run, Spark's start-up and the s
 """
 
 import logging
-import shutil
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
@@ -339,13 +337,10 @@ class Runner(threading.Thread):
         from pipelines.streaming import write_stream_with_contract
 
         run, pipeline = self.record, self.pipeline
-        # What a crash of an earlier run left half-published in the datasets this run writes is put right before
-        # this run publishes there: a replay then finds the registry and the files agreeing.
-        reconcile(
-            [contract_ref(ref)[0] for ref in (pipeline.output_contract, pipeline.rejects_contract) if ref],
-            self.spark,
-            run,
-        )
+        output_id, output_version = contract_ref(pipeline.output_contract)
+        rejects = contract_ref(pipeline.rejects_contract) if pipeline.rejects_contract else None
+        # What a crashed publish left in the datasets this run writes is put right before it writes there.
+        reconcile([output_id, *([rejects[0]] if rejects else [])], self.spark, run)
         extra = {}
         if pipeline.is_file_source:
             # A landing folder is read once across runs: every run of the pipeline resumes its checkpoint.
@@ -358,14 +353,13 @@ class Runner(threading.Thread):
         if malformed_column:
             extra["malformed_column"] = malformed_column
         run.save(update_fields=["checkpoint"])
-        output_id, output_version = contract_ref(pipeline.output_contract)
         return write_stream_with_contract(
             df,
             output_id,
             output_version,
             run=run,
             run_type=run.run_type,
-            rejects=contract_ref(pipeline.rejects_contract) if pipeline.rejects_contract else None,
+            rejects=rejects,
             trigger=self.trigger,
             **extra,
         )
@@ -467,12 +461,9 @@ class Runner(threading.Thread):
         path = self.temporary_checkpoint
         if not path:
             return
-        try:
-            if "://" not in path:
-                shutil.rmtree(Path(path).parent, ignore_errors=True)  # <root>/<run id>/main
-            elif self.spark is not None:
-                from pipelines import storage
+        from pipelines import storage
 
-                storage.FileSystem(self.spark).delete(path.rsplit("/", 1)[0])
+        try:
+            storage.remove_checkpoint(path.rsplit("/", 1)[0], self.spark)  # <root>/<run id>/main: the run's folder
         except Exception:
             logger.warning("run %s: could not remove its checkpoint %s", self.record.id, path, exc_info=True)

@@ -10,6 +10,7 @@ batch_id), so a replayed batch rewrites the same slice and the same rows, even i
 """
 
 import logging
+import re
 import threading
 import time
 import traceback
@@ -163,11 +164,7 @@ class BatchWriter:
                 self.process(batch_df, batch_id)
                 self.first_done.set()
             except Exception as exc:
-                if isinstance(exc, DatabaseError):
-                    # Spark does not commit the batch: a later run replays it once the database is back.
-                    self.error = f"batch {batch_id} could not be recorded, the database failed: {type(exc).__name__}: {first_line(exc, 500)}"
-                else:
-                    self.error = f"batch {batch_id} failed: {type(exc).__name__}: {first_line(exc, 500)}"
+                self.error = batch_failure(batch_id, exc)
                 logger.error("run %s: %s\n%s", self.run.id, self.error, traceback.format_exc())
                 raise
             finally:
@@ -470,6 +467,23 @@ def write_stream_with_contract(
         .start()
     )
     return GovernedQuery(query, writer)
+
+
+# How Spark names a file it could not read, in the text of the error it raises.
+UNREADABLE_FILE = re.compile(r"(?:reading file|footer for file:?)\s+(\S+?)\.?(?=\s|$)")
+
+
+def batch_failure(batch_id, exc):
+    """The reason a failed batch gives: a file Spark could not read is named (its Java error runs on for pages)."""
+    found = UNREADABLE_FILE.search(str(exc))
+    if found:
+        return f"batch {batch_id} failed: cannot read the file {found.group(1)}"
+    if isinstance(exc, DatabaseError):
+        # Spark does not commit the batch: the next run on the checkpoint replays it once the database is back.
+        return (
+            f"batch {batch_id} could not be recorded, the database failed: {type(exc).__name__}: {first_line(exc, 500)}"
+        )
+    return f"batch {batch_id} failed: {type(exc).__name__}: {first_line(exc, 500)}"
 
 
 def _parent(path):

@@ -2,6 +2,11 @@
 
 These model names are the public audit API. Records are evidence: the admin
 shows them read-only, and only the verbs below change them.
+
+Why one module of this size: the verbs that change a run (log, stage, record_batch, finish)
+share one transaction discipline (sequence numbers written with the rows they describe), and
+reading them side by side is how that discipline is kept. Everything else has a module of its
+own: wake-ups (wakeups.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
 """
 
 import os

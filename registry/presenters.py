@@ -23,8 +23,9 @@ from registry.models import (
     Verdict,
 )
 
-TIMELINE_KINDS = {EventKind.STARTED, EventKind.GATE, EventKind.MILESTONE, EventKind.COMPLETE}
+TIMELINE_KINDS = {EventKind.STARTED, EventKind.GATE, EventKind.MILESTONE, EventKind.STOP_REQUESTED, EventKind.COMPLETE}
 CHART_BATCHES = 60
+STOPPING_DETAIL = "the batch in flight finishes and is recorded, then the run ends"
 BATCH_WINDOW = (
     CHART_BATCHES  # the newest events whose batches a run page lists (and charts); older ones are a link away
 )
@@ -324,7 +325,8 @@ def timeline_entry(event):
     payload = event.payload or {}
     at = event.created_at
     if event.kind == EventKind.STARTED:
-        bits = [payload.get("run_type"), f"{payload['seconds']} s window" if payload.get("seconds") else None]
+        span = f"{payload['seconds']} s window" if payload.get("seconds") else payload.get("mode")
+        bits = [payload.get("run_type"), span]
         return TimelineEntry(event.seq, "started", "running", "Run started", at, " · ".join(b for b in bits if b))
     if event.kind == EventKind.GATE:
         verdict = payload.get("verdict", "ok")
@@ -337,6 +339,9 @@ def timeline_entry(event):
         milestone = payload.get("milestone", "")
         status = Verdict.WARN if milestone == "first_quarantine" else Verdict.OK
         return TimelineEntry(event.seq, "milestone", status, payload.get("text", ""), at)
+    if event.kind == EventKind.STOP_REQUESTED:
+        by = payload.get("by") or "someone"
+        return TimelineEntry(event.seq, "stop", "stopping", f"Stop requested by {by}", at, STOPPING_DETAIL)
     status = payload.get("status", "")
     return TimelineEntry(event.seq, "complete", status, f"Run ended {status}", at, payload.get("reason", ""))
 

@@ -1,5 +1,6 @@
 """Each benchmark's smoke mode runs in the suite, so the scripts cannot rot (their figures are not judged here)."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -34,4 +35,17 @@ def test_engine_benchmark_smoke():
 @pytest.mark.spark
 def test_throughput_benchmark_smoke():
     figures = run_smoke("throughput")
-    assert {"healthy_ratio", "rejects_ratio", "naive_ratio_info"} <= set(figures)
+    assert {"healthy_ratio", "rejects_ratio", "naive_ratio_info", "rejects_vs_split_ratio"} <= set(figures)
+    if importlib.util.find_spec("databricks.labs.dqx"):  # the peer is in the `bench` extra, not the site's deps
+        assert "rejects_vs_dqx_ratio" in figures
+
+
+@pytest.mark.spark
+def test_small_batches_benchmark_smoke():
+    figures = run_smoke("small_batches")
+    assert set(figures) == {
+        "governed_vs_plain_ratio",
+        "governed_vs_plain_p95_ratio_info",
+        "rejects_vs_plain_ratio_info",
+    }
+    assert all(value > 0 for value in figures.values())

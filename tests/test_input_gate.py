@@ -7,6 +7,7 @@ import pytest
 from contracts.demo import demo_contracts as demo_documents
 from contracts.models import Contract, ContractVersion
 from pipelines.scenarios import run_streaming_scenario
+from registry.pipelines import Pipeline
 
 pytestmark = [pytest.mark.spark, pytest.mark.django_db(transaction=True)]
 
@@ -14,7 +15,7 @@ STRICTER_INPUT = "test.events.with_region"
 
 
 @pytest.fixture(autouse=True)
-def stricter_input_contract(settings, tmp_path, demo_contracts, monkeypatch):
+def stricter_input_contract(settings, tmp_path, demo_contracts):
     """An input contract the rate source breaks: it also requires a `region` column."""
     settings.DC43_DATA_ROOT = str(tmp_path / "data")
     settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
@@ -25,7 +26,8 @@ def stricter_input_contract(settings, tmp_path, demo_contracts, monkeypatch):
     )
     contract = Contract.objects.create(contract_id=STRICTER_INPUT)
     ContractVersion(contract=contract, version="0.1.0", status="active", document=document).save()
-    monkeypatch.setattr("pipelines.runner.INPUT_CONTRACT", STRICTER_INPUT)
+    # The scenario is a pipeline row: point its input at the stricter contract.
+    Pipeline.objects.filter(key="streaming-valid").update(input_contract=STRICTER_INPUT)
 
 
 def read_stage(run):

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 # Pages anyone may open: signing in and out.
 PUBLIC = {"login", "logout", "admin:login", "admin:logout"}
 # Endpoints that act rather than show: POST only, so a signed-in GET is 405 by design.
-ACTIONS = {"scenario-run"}
+ACTIONS = {"scenario-run", "pipeline-start", "run-stop"}
 
 
 def named_patterns(patterns=None, namespace=""):
@@ -58,6 +58,8 @@ def test_the_enumeration_finds_the_site_pages():
     names = {name for name, _ in PAGES}
     expected = {
         "scenarios",
+        "pipelines",
+        "pipeline-detail",
         "run-list",
         "run-detail",
         "dataset-list",

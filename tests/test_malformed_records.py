@@ -3,6 +3,7 @@ malformed_record rule; never a row of nulls in the output."""
 
 import random
 import time
+from datetime import datetime
 
 import pytest
 from pyspark.sql import functions as F
@@ -102,3 +103,32 @@ def test_under_enforce_malformed_lines_block_the_batch(spark, landing):
     blocked = run.batches.get(status="block")
     assert any(r["rule"] == "malformed_record" and r["verdict"] == "block" for r in blocked.metrics["rules"])
     assert not DatasetVersion.objects.filter(dataset__name="shop.orders").exists()
+
+
+def test_an_unreadable_file_fails_the_batch_naming_the_file_and_the_next_run_does_not_skip_it(spark, roots):
+    landing = roots / "parquet-landing"
+    good = [("o-1", 10.0, "EUR", "paid", datetime(2026, 1, 1))]
+    spark.createDataFrame(
+        good, "order_id string, amount double, currency string, status string, ordered_at timestamp"
+    ).write.parquet(str(landing))
+    (landing / "broken.parquet").write_bytes(b"PAR1 this is not a parquet file at all PAR1")
+    checkpoint = str(roots / "checkpoints" / "parquet-test")
+
+    reasons = [run_parquet(spark, landing, checkpoint) for _ in range(2)]
+
+    assert reasons[0] == reasons[1]
+    assert reasons[0].endswith("broken.parquet") and "cannot read the file" in reasons[0], reasons[0]
+    assert not DatasetVersion.objects.exists()
+
+
+def run_parquet(spark, landing, checkpoint):
+    run = Run.objects.create(scenario="orders-test", run_type=OBSERVE, requested_seconds=60, **owner_fields())
+    compiled = compile_contract(ContractVersion.objects.resolve("shop.orders_raw").document)
+    source = read_source(spark, compiled, format="parquet", path=str(landing))
+    query = write_stream_with_contract(
+        source.df, "shop.orders", run=run, run_type=OBSERVE, trigger={"availableNow": True}, checkpoint=checkpoint
+    )
+    deadline = time.monotonic() + 120
+    while query.query.isActive and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return query.exception()

@@ -167,3 +167,14 @@ def test_sweep_runs_reconciles_the_files_too(data_root):
 
     assert f"orphaned {stray} -> " in out.getvalue() and not stray.exists()
     assert out.getvalue().strip().endswith("0 run(s) marked interrupted")
+
+
+def test_a_finished_runs_own_checkpoint_is_removed_and_a_missing_one_is_fine(settings, tmp_path):
+    settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
+    run = finished_run()
+    checkpoint = folder(storage.checkpoint_path(run.id))
+
+    storage.remove_checkpoint(str(checkpoint))
+    storage.remove_checkpoint(str(checkpoint))
+
+    assert not checkpoint.exists()

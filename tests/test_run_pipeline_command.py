@@ -170,3 +170,15 @@ def test_ctrl_c_stops_a_run_until_stopped_cleanly_and_exits_zero():
     printed = [ln for ln in (lines + rest.splitlines()) if ln.startswith("batch ")]
     assert len(printed) == run.batches.count() > 0
     assert run.events.order_by("seq").last().kind == "complete"
+
+
+@pytest.mark.spark
+def test_a_run_first_moves_what_a_crashed_publish_left_in_its_datasets_to_the_orphans(spark, data_root):
+    left = data_root / "data" / "demo.streaming.events_processed" / "_staging" / "20260101T000000Z-crashed-b00000001"
+    left.mkdir(parents=True)
+    (left / "part-0.parquet").write_bytes(b"half a file")
+    code, out, _ = run_command("run_pipeline", "streaming-valid", "--seconds", 1, "--json")
+    assert code == 0 and json.loads(out)["status"] == "ok"
+    assert not left.exists()
+    moved = list((data_root / "data" / "_orphans").glob("*/demo.streaming.events_processed/**/part-0.parquet"))
+    assert len(moved) == 1 and moved[0].read_bytes() == b"half a file"

@@ -11,7 +11,9 @@ def test_every_page_refuses_methods_it_does_not_declare(client, operator):
     run = play(SimulatedRun("streaming-valid"), "valid", batches=2)
     client.force_login(operator)
     pages = [
-        reverse("scenarios"),
+        reverse("pipelines"),
+        reverse("pipeline-detail", args=["orders-landing"]),
+        reverse("pipeline-detail", args=["streaming-valid"]),
         reverse("run-list"),
         run.get_absolute_url(),
         reverse("dataset-list"),
@@ -25,10 +27,16 @@ def test_every_page_refuses_methods_it_does_not_declare(client, operator):
             assert response["Allow"] in ("GET, HEAD", "GET"), url
 
 
-def test_the_run_endpoint_serves_post_only(client, operator):
+def test_the_run_endpoints_serve_post_only(client, operator):
+    run = play(SimulatedRun("streaming-valid"), "valid", batches=1)
     client.force_login(operator)
-    url = reverse("scenario-run", args=["streaming-valid"])
-    for method in ("GET", "HEAD", "PUT", "DELETE"):
-        response = client.generic(method, url)
-        assert response.status_code == 405, method
-        assert response["Allow"] == "POST"
+    urls = [
+        reverse("scenario-run", args=["streaming-valid"]),
+        reverse("pipeline-start", args=["streaming-valid"]),
+        reverse("run-stop", args=[run.id]),
+    ]
+    for url in urls:
+        for method in ("GET", "HEAD", "PUT", "DELETE"):
+            response = client.generic(method, url)
+            assert response.status_code == 405, (method, url)
+            assert response["Allow"] == "POST"

@@ -10,8 +10,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 def test_someone_without_the_permission_sees_why_run_is_disabled(viewer, browser, site_url):
     page = log_in(browser, site_url, viewer, "pw-viewer")
     buttons = page.locator("form.run-form button[type=submit]")
-    assert buttons.count() == 3
-    assert all(buttons.nth(i).is_disabled() for i in range(3))
+    assert buttons.count() == 4  # the three scenarios and orders-landing
+    assert all(buttons.nth(i).is_disabled() for i in range(4))
     assert "needs the Can start pipeline runs permission" in page.inner_text("#why-disabled")
     screenshot(page, "scenarios-without-permission")
 

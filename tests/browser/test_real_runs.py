@@ -36,7 +36,7 @@ def spark_site_url(django_db_setup, django_db_blocker, tmp_path_factory):
 
 def press_run(browser, url, user, key, seconds=None):
     page = log_in(browser, url, user, f"pw-{user.username}")
-    card = page.locator(f"#scenario-{key}")
+    card = page.locator(f"#pipeline-{key}")
     if seconds:
         card.locator("summary").click()
         card.locator("input[name=seconds]").fill(str(seconds))

@@ -13,7 +13,7 @@ from simulate import SimulatedRun
 from dc43site.routing import websocket_application
 from registry.consumers import POLLER_NAME
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.usefixtures("demo_contracts")]
 
 HOSTILE = [
     '{"last_seq": 1e400}',

@@ -67,7 +67,7 @@ def read_setting(**env):
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**keep, "DJANGO_SETTINGS_MODULE": "dc43site.settings", **env},
+        env={**keep, "DJANGO_SETTINGS_MODULE": "dc43site.settings", "DEBUG": "true", **env},
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from contracts import odcs
-from contracts.checks import ENFORCE, OBSERVE, compile_contract, worst
+from contracts.checks import ENFORCE, OBSERVE, Verdict, compile_contract, worst
 from contracts.models import ContractVersion
 from pipelines.errors import first_line
 
@@ -80,9 +80,9 @@ class Command(BaseCommand):
             self.stdout.write(_json_dumps(report))
         else:
             self.print_tables(report)
-        if verdict == "block":
-            broken = [r["rule"] for r in report["rules"] if r["verdict"] == "block"]
-            broken += [f"schema:{d['column']}" for d in report["schema"] if d["verdict"] == "block"]
+        if verdict == Verdict.BLOCK:
+            broken = [r["rule"] for r in report["rules"] if r["verdict"] == Verdict.BLOCK]
+            broken += [f"schema:{d['column']}" for d in report["schema"] if d["verdict"] == Verdict.BLOCK]
             raise CommandError(f"verdict block: {', '.join(broken)}", returncode=EXIT_BLOCK)
 
     def contract_and_path(self, args, version, contract_file):
