@@ -68,6 +68,9 @@ RUN_COLUMNS = (
     "contract_version_id",
     "schema_gate",
     "last_seq",
+    "mode",
+    "stop_requested_by",
+    "checkpoint",
 )
 BATCH_COLUMNS = (
     "id",
@@ -82,6 +85,7 @@ BATCH_COLUMNS = (
     "progress",
     "started_at",
     "finished_at",
+    "slice_key",
 )
 VERSION_COLUMNS = (
     "id",
@@ -346,7 +350,21 @@ class Generator:
             )
             sink.add(
                 "batches",
-                (pk, hex_id, "main", batch_id, status, rows, violations, rejected, metrics, progress, begin_s, end_s),
+                (
+                    pk,
+                    hex_id,
+                    "main",
+                    batch_id,
+                    status,
+                    rows,
+                    violations,
+                    rejected,
+                    metrics,
+                    progress,
+                    begin_s,
+                    end_s,
+                    "",
+                ),
             )
             version = f"{prefix}-b{batch_id:06d}"
             if rows - rejected > 0 and status != "block":
@@ -453,6 +471,9 @@ class Generator:
                 ids["output_cv"],
                 gate,
                 len(events),
+                "window",
+                "",
+                "",
             ),
         )
         for seq, (kind, payload, at) in enumerate(events, start=1):

@@ -25,6 +25,9 @@ logger = logging.getLogger("dc43.runner")
 MIN_SECONDS, MAX_SECONDS = 1, 3600
 HEARTBEAT_SECONDS = 5
 STOP_POLL_SECONDS = 0.5
+# How often the runner looks at its own query (blocked, failed, drained): cheap, so often, to stop an
+# enforce run before Spark plans another batch.
+WATCH_SECONDS = 0.1
 FIRST_BATCH_TIMEOUT = 120
 # How long a run (and the command following it) keeps trying while the database is unreachable (a restart).
 DATABASE_RETRY_SECONDS = 60
@@ -258,6 +261,7 @@ class Runner(threading.Thread):
         self.query = None
         self.spark = None
         self.temporary_checkpoint = None
+        self.last_poll = 0.0
 
     def abandon(self):
         """Somebody else finished the run (a sweep): stop the query, record and publish nothing more."""
@@ -417,7 +421,7 @@ class Runner(threading.Thread):
                 break
         deadline = time.monotonic() + run.requested_seconds if run.mode == RunMode.WINDOW else None
         while not self.should_stop():
-            left = STOP_POLL_SECONDS if deadline is None else min(STOP_POLL_SECONDS, deadline - time.monotonic())
+            left = WATCH_SECONDS if deadline is None else min(WATCH_SECONDS, deadline - time.monotonic())
             if left <= 0:
                 break
             self.wake.wait(left)
@@ -443,9 +447,13 @@ class Runner(threading.Thread):
 
     def should_stop(self):
         query = self.query
-        return (
-            self.poll() or query.blocked or query.exception() is not None or not query.query.isActive  # drained
-        )
+        if query.blocked or query.exception() is not None or not query.query.isActive:  # drained
+            return True
+        now = time.monotonic()
+        if now - self.last_poll < STOP_POLL_SECONDS:
+            return self.abandoned.is_set() or bool(self.stopped_by)
+        self.last_poll = now
+        return self.poll()
 
     def stop_query(self):
         if self.query is not None:
