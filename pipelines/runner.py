@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.utils.module_loading import import_string
 
 from contracts.checks import ENFORCE, RunType, Verdict
+from pipelines.errors import first_line
 from registry.models import EventKind, Run, RunMode, RunStatus, Stage, StageStatus, owner_fields
 from registry.pipelines import DEFAULT_TRIGGER, Pipeline, SourceFormat, transform_problem
 
@@ -28,6 +29,8 @@ STOP_POLL_SECONDS = 0.5
 # enforce run before Spark plans another batch.
 WATCH_SECONDS = 0.1
 FIRST_BATCH_TIMEOUT = 120
+# How long a run (and the command following it) keeps trying while the database is unreachable (a restart).
+DATABASE_RETRY_SECONDS = 60
 # What the read stage says once the source passed its input gate, by the gate's verdict.
 INPUT_GATE_DETAIL = {
     Verdict.OK: "source matches the input contract",
@@ -101,6 +104,9 @@ def start_run(key, *, seconds=None, mode=None, run_type=None, user=None, via="py
     """
     request = check_run_request(key, seconds=seconds, mode=mode, run_type=run_type)
     pipeline = request.pipeline
+    # A run of this pipeline whose process died (kill -9, a crashed host) must not hold the pipeline: its start
+    # is where it is found, as the site's start-up finds every such run.
+    Run.objects.filter(pipeline=pipeline).mark_interrupted_orphans()
     limit = settings.DC43_MAX_ACTIVE_RUNS
     active = Run.objects.active().count()
     if active >= limit:
@@ -168,6 +174,25 @@ def stop_run(run, by):
     if runner is not None:
         runner.wake.set()  # this process owns it: no need to wait for the next poll
     return asked
+
+
+def retry_database(action, seconds=DATABASE_RETRY_SECONDS):
+    """`action()`, tried again on a fresh connection while the database is unreachable, for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except DatabaseError:
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("the database is unreachable; trying again", exc_info=True)
+            connection.close()
+            time.sleep(1)
+
+
+def database_reason(exc):
+    """A run's reason for an error of the registry's database, naming it as such."""
+    return f"the database failed: {type(exc).__name__}: {first_line(exc, 500)}"
 
 
 def heartbeat_seconds():
@@ -253,11 +278,14 @@ class Runner(threading.Thread):
         except Exception as exc:
             logger.exception("run %s failed", self.record.id)
             self.stop_query()
-            reason = (
-                str(exc) if type(exc).__name__ in ("SourceError", "ContractError") else f"{type(exc).__name__}: {exc}"
-            )
+            if isinstance(exc, DatabaseError):
+                reason = database_reason(exc)
+            elif type(exc).__name__ in ("SourceError", "ContractError"):
+                reason = str(exc)
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
             if not self.abandoned.is_set():
-                self.record.finish(RunStatus.FAILED, reason)
+                retry_database(lambda: self.record.finish(RunStatus.FAILED, reason))
         finally:
             heartbeat.stop()
             self.drop_temporary_checkpoint()
@@ -403,8 +431,8 @@ class Runner(threading.Thread):
             return  # finished by somebody else: its `complete` is out, nothing more is said
         error = query.exception()
         if error:
-            run.stage(Stage.STREAMING, StageStatus.FAILED, error)
-            run.finish(RunStatus.FAILED, error)
+            retry_database(lambda: run.stage(Stage.STREAMING, StageStatus.FAILED, error))
+            retry_database(lambda: run.finish(RunStatus.FAILED, error))
             return
         status = run.derived_status()
         if status == RunStatus.BLOCKED:

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from pyspark.sql import functions as F
 
@@ -479,6 +479,11 @@ def batch_failure(batch_id, exc):
     found = UNREADABLE_FILE.search(str(exc))
     if found:
         return f"batch {batch_id} failed: cannot read the file {found.group(1)}"
+    if isinstance(exc, DatabaseError):
+        # Spark does not commit the batch: the next run on the checkpoint replays it once the database is back.
+        return (
+            f"batch {batch_id} could not be recorded, the database failed: {type(exc).__name__}: {first_line(exc, 500)}"
+        )
     return f"batch {batch_id} failed: {type(exc).__name__}: {first_line(exc, 500)}"
 
 

@@ -5,8 +5,10 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
 
 from contracts.checks import RunType
+from pipelines.errors import first_line
 from registry.models import EventKind, RunEvent, RunMode, RunStatus
 
 EXIT_CODES = {RunStatus.OK: 0, RunStatus.WARN: 0, RunStatus.FAILED: 1, RunStatus.BLOCKED: 3, RunStatus.INTERRUPTED: 130}
@@ -72,7 +74,7 @@ class Command(BaseCommand):
 
     def follow(self, key, as_json, **request):
         """Start the run, print its batches until it ends, then its summary; exit with its status's code."""
-        from pipelines.runner import RunRefused, runner_for, start_run, stop_run
+        from pipelines.runner import RunRefused, retry_database, runner_for, start_run, stop_run
 
         try:
             run = start_run(key, via="command", **request)
@@ -93,20 +95,28 @@ class Command(BaseCommand):
             last_seq, asked = 0, False
             while True:
                 runner = runner_for(run)
-                if self.signals and not asked:
-                    asked = True
-                    stop_run(run, CTRL_C)
-                    self.progress.write("stopping: the batch in flight finishes and is recorded (Ctrl-C again quits)")
-                last_seq = self.print_events(run, last_seq)
+                try:
+                    if self.signals and not asked:
+                        stop_run(run, CTRL_C)
+                        asked = True
+                        self.progress.write(
+                            "stopping: the batch in flight finishes and is recorded (Ctrl-C again quits)"
+                        )
+                    last_seq = self.print_events(run, last_seq)
+                except DatabaseError as exc:
+                    # A database restart must not end the command while its run goes on (the run retries too).
+                    self.progress.write(f"the database is unreachable, trying again: {first_line(exc)}")
+                    connection.close()
+                    time.sleep(1)
                 if runner is None or not runner.is_alive():
                     break
                 time.sleep(POLL_SECONDS)
-            self.print_events(run, last_seq)
+            retry_database(lambda: self.print_events(run, last_seq))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-        run.refresh_from_db()
+        retry_database(run.refresh_from_db)
         summary = self.summary(run)
         if as_json:
             self.stdout.write(json.dumps(summary))
