@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from pipelines.recovery import reconcile
 from registry.models import Run
 
 
@@ -16,9 +17,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         marked = Run.objects.mark_interrupted_orphans()
-        # Files are the pipelines' side; the import waits until here so that loading commands never reaches it.
-        from pipelines.recovery import reconcile
-
         files = reconcile()
         if options["json"]:
             self.stdout.write(json.dumps([{"run": str(run.id), "reason": run.reason} for run in marked]))
