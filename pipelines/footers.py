@@ -14,6 +14,9 @@ Statistics may be shortened by the writer (parquet-java truncates long binary va
 and both writers drop values above a size), but the format requires min_value/max_value to remain
 bounds of the values, truncated or not; so the proofs here only use them as bounds, and "the only
 value" only when the lower and upper bound are equal.
+
+Why one module of this size: every rule kind's proof sits beside its exactness conditions, since
+a proof is only as good as its weakest case, and the agreement test holds them all at once.
 """
 
 import decimal

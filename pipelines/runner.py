@@ -5,6 +5,10 @@ this process (the database refuses a second active run of a pipeline) and starts
 thread builds the stream, follows it until its window ends, its source is drained, or somebody asks
 it to stop through the row, and commits the final status before `complete`. A heartbeat thread of
 its own stamps the row for the whole life of the run, Spark's start-up and the stop included.
+
+Why one module of this size: a run's life (start, follow, stop, finish, beat) is one state machine
+whose steps share the run's row and its locks; split, each half would have to re-check what the
+other just did. The commands and pages only call `start_run`, `stop_run` and `wait_for`.
 """
 
 import logging

@@ -7,6 +7,10 @@ staging folder (when the run routes rejects) -> record the batch, its dataset ve
 event in one transaction, moving the staged slices into place inside it (see `Publication`).
 A slice's path is derived from (run, batch_id), or for a pipeline's checkpoint from (slice key,
 batch_id), so a replayed batch rewrites the same slice and the same rows, even in a later run.
+
+Why one module of this size: the writer's per-batch steps and `Publication` (the crash-safe
+rename, record, commit) are one protocol: invariants 1-3 (measured = written, registry = files,
+once per batch) hold only as long as they are read and changed together.
 """
 
 import logging
