@@ -40,10 +40,12 @@ class Command(BaseCommand):
         for number in range(1, options["files"] + 1):
             path = folder / f"orders-{stamp}-{number:04d}.json"
             write_atomically(path, order_lines(rng, rows, bad, malformed))
-            self.stdout.write(f"wrote {path}: {rows} orders, {bad} breaking the contract, {malformed} malformed lines")
+            self.stdout.write(
+                f"wrote {path}: {rows} orders, {bad} breaking the contract, {malformed} malformed {lines(malformed)}"
+            )
         self.stdout.write(
             f"{options['files']} files in {folder}: {options['files'] * rows} orders, "
-            f"{options['files'] * bad} bad, {options['files'] * malformed} malformed lines"
+            f"{options['files'] * bad} bad, {options['files'] * malformed} malformed {lines(options['files'] * malformed)}"
         )
 
 
@@ -119,3 +121,7 @@ def ratio(text):
     if not 0 <= value <= 1:
         raise ValueError(text)
     return value
+
+
+def lines(count):
+    return "line" if count == 1 else "lines"
