@@ -101,69 +101,43 @@ def judge(compiled, measured, run_type=ENFORCE):
     rows = int(measured.get("rows") or 0)
     results = []
     for rule in compiled.rules:
-        if rule.level == SKIPPED:
-            results.append(
-                RuleResult(
-                    rule.name,
-                    rule.column,
-                    rule.kind,
-                    rule.level,
-                    0,
-                    None,
-                    True,
-                    OK,
-                    rule.severity,
-                    skipped=True,
-                    note=rule.note,
-                )
-            )
-            continue
-        raw = measured.get(rule.name)
-        if isinstance(raw, dict) and "error" in raw:
-            results.append(
-                RuleResult(
-                    rule.name,
-                    rule.column,
-                    rule.kind,
-                    rule.level,
-                    0,
-                    None,
-                    False,
-                    rule_verdict(rule, False, run_type),
-                    rule.severity,
-                    note=raw["error"],
-                )
-            )
-            continue
-        if rule.kind in ("row_count", "sql"):
-            value = raw
-            passed = accepts(rule.operator, rule.threshold, _number(value)) if value is not None else False
-            failed = 0
-            note = rule.note or ("the query returned no value" if value is None and rule.kind == "sql" else "")
-        else:
-            failed = int(raw or 0)
-            if rule.kind in PREDICATE_KINDS:
-                value, passed = failed, failed == 0
-            else:
-                value = _percent(failed, rows) if rule.unit == "percent" else failed
-                passed = accepts(rule.operator, rule.threshold, value)
-            note = rule.note
-        results.append(
-            RuleResult(
-                rule.name,
-                rule.column,
-                rule.kind,
-                rule.level,
-                failed,
-                value,
-                passed,
-                rule_verdict(rule, passed, run_type),
-                rule.severity,
-                note=note,
-            )
-        )
+        results.append(_judge_rule(rule, measured.get(rule.name), rows, run_type))
     verdict = worst(r.verdict for r in results)
     return BatchVerdict(rows, int(measured.get("violations") or 0), verdict, results, run_type)
+
+
+def _judge_rule(rule, raw, rows, run_type):
+    def result(failed, value, passed, note, **extra):
+        verdict = OK if extra.get("skipped") else rule_verdict(rule, passed, run_type)
+        return RuleResult(
+            rule.name,
+            rule.column,
+            rule.kind,
+            rule.level,
+            failed,
+            value,
+            passed,
+            verdict,
+            rule.severity,
+            note=note,
+            **extra,
+        )
+
+    if rule.level == SKIPPED:
+        return result(0, None, True, rule.note, skipped=True)
+    if isinstance(raw, dict) and "error" in raw:
+        return result(0, None, False, raw["error"])
+    if rule.kind in ("row_count", "sql"):
+        passed = accepts(rule.operator, rule.threshold, _number(raw)) if raw is not None else False
+        note = rule.note or ("the query returned no value" if raw is None and rule.kind == "sql" else "")
+        return result(0, raw, passed, note)
+    failed = int(raw or 0)
+    if rule.kind in PREDICATE_KINDS:
+        value, passed = failed, failed == 0
+    else:
+        value = _percent(failed, rows) if rule.unit == "percent" else failed
+        passed = accepts(rule.operator, rule.threshold, value)
+    return result(failed, value, passed, rule.note)
 
 
 def _percent(count, rows):
