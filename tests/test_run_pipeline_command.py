@@ -3,23 +3,17 @@ a refused start exits 2 naming the active run, a missing landing folder exits 2 
 Ctrl-C stops the run cleanly."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from processes import database_url_of_tests
+from processes import interrupt_after_first_rows
 
 from registry.models import Run, RunEvent, owner_fields
 from registry.pipelines import Pipeline
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -125,46 +119,11 @@ def test_available_now_reads_the_files_waiting_once_and_the_next_run_resumes_aft
     assert (code, second["status"], second["rows"]) == (0, "ok", 4)
 
 
-def subprocess_env():
-    from django.conf import settings
-
-    return {
-        **os.environ,
-        "DC43_WARM_SPARK": "0",
-        "PYTHONUNBUFFERED": "1",
-        "DATABASE_URL": database_url_of_tests(),
-        "DC43_DATA_ROOT": settings.DC43_DATA_ROOT,
-        "DC43_CHECKPOINT_ROOT": settings.DC43_CHECKPOINT_ROOT,
-    }
-
-
 @pytest.mark.spark
 @pytest.mark.process
 def test_ctrl_c_stops_a_run_until_stopped_cleanly_and_exits_zero():
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "run_pipeline", "streaming-valid", "--until-stopped"],
-        cwd=ROOT,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if line.startswith("batch ") and not line.startswith("batch 0:"):
-                break
-        assert any(line.startswith("batch ") for line in lines), "".join(lines) + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err[-3000:]
+    returncode, lines, rest, err = interrupt_after_first_rows("run_pipeline", "streaming-valid", "--until-stopped")
+    assert returncode == 0, err[-3000:]
     run = Run.objects.get(pk=lines[0].split()[1].rstrip(":"))
     assert (run.status, run.reason, run.mode) == ("ok", "stopped by Ctrl-C on the command line", "until-stopped")
     printed = [ln for ln in (lines + rest.splitlines()) if ln.startswith("batch ")]

@@ -1,22 +1,15 @@
 """`manage.py run_scenario`: one line per micro-batch, a summary or one JSON object, and exit codes."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from processes import database_url_of_tests
+from processes import interrupt_after_first_rows
 
 from registry.models import Run
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -98,42 +91,10 @@ def test_a_blocked_run_exits_three_and_prints_the_difference(spark):
     assert out.strip().splitlines()[-2].startswith("blocked: 0 micro-batches")
 
 
-def subprocess_env():
-    """Point a child process at this test's database."""
-    from django.conf import settings
-
-    env = dict(os.environ, DC43_WARM_SPARK="0", PYTHONUNBUFFERED="1", DATABASE_URL=database_url_of_tests())
-
-    env["DC43_DATA_ROOT"] = settings.DC43_DATA_ROOT
-    env["DC43_CHECKPOINT_ROOT"] = settings.DC43_CHECKPOINT_ROOT
-    return env
-
-
 @pytest.mark.spark
 def test_ctrl_c_stops_the_stream_cleanly_and_the_run_ends_with_its_datas_verdict():
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "run_scenario", "streaming-valid", "--seconds", "600"],
-        cwd=ROOT,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if line.startswith("batch ") and not line.startswith("batch 0:"):
-                break
-        assert any(line.startswith("batch ") for line in lines), "".join(lines) + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err[-3000:]
+    returncode, lines, rest, err = interrupt_after_first_rows("run_scenario", "streaming-valid", "--seconds", "600")
+    assert returncode == 0, err[-3000:]
     run_id = lines[0].split()[1].rstrip(":")
     run = Run.objects.get(pk=run_id)
     assert (run.status, run.reason) == ("ok", "stopped by Ctrl-C on the command line")
