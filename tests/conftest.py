@@ -61,6 +61,19 @@ def demo_contracts(db):
 
 
 @pytest.fixture
+def orders_landing(tmp_path, settings, demo_contracts):
+    """orders-landing watching a landing folder of this test, its data and checkpoints under tmp_path too."""
+    from registry.pipelines import Pipeline
+
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    Pipeline.objects.filter(key="orders-landing").update(source_path=str(folder))
+    settings.DC43_DATA_ROOT = str(tmp_path / "data")
+    settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
+    return folder
+
+
+@pytest.fixture
 def user(django_user_model):
     """A signed-in person without admin rights."""
     return django_user_model.objects.create_user(username="reader", password="reader-pass-123")

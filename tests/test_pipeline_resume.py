@@ -12,7 +12,6 @@ from django.core.management import call_command
 from slices import Landed, landed, not_once, published, versions_in_registry
 
 from pipelines.runner import run_pipeline
-from pipelines.specs import load_demo_pipelines
 from registry.models import DatasetVersion
 from registry.pipelines import Pipeline
 
@@ -20,18 +19,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.django_db(transaction=True)]
 
 KEY = "orders-landing"
 DATASETS = ("shop.orders", "shop.orders_rejects")
-
-
-@pytest.fixture
-def landing(tmp_path, settings, demo_contracts):
-    """orders-landing watching a landing folder of this test, its data and checkpoints under tmp_path too."""
-    load_demo_pipelines(Pipeline)
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    Pipeline.objects.filter(key=KEY).update(source_path=str(folder))
-    settings.DC43_DATA_ROOT = str(tmp_path / "data")
-    settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
-    return folder
 
 
 def feed(files, seed):
@@ -54,13 +41,13 @@ def since(now, before):
     return Landed(now.orders - before.orders, now.malformed - before.malformed)
 
 
-def test_a_second_run_ingests_only_the_files_that_landed_after_the_first(spark, landing):
+def test_a_second_run_ingests_only_the_files_that_landed_after_the_first(spark, orders_landing):
     feed(files=2, seed=1)
     first = drained()
-    first_landed = landed(landing)
+    first_landed = landed(orders_landing)
     feed(files=3, seed=2)
     second = drained()
-    new = since(landed(landing), first_landed)
+    new = since(landed(orders_landing), first_landed)
 
     by_first, by_second = published_by(spark, first), published_by(spark, second)
     assert not_once(first_landed.orders, by_first.orders) == {}
@@ -74,7 +61,7 @@ def test_a_second_run_ingests_only_the_files_that_landed_after_the_first(spark, 
     assert first.checkpoint == second.checkpoint == pipeline.checkpoint_location()
 
 
-def test_a_run_with_nothing_new_to_read_publishes_nothing(spark, landing):
+def test_a_run_with_nothing_new_to_read_publishes_nothing(spark, orders_landing):
     feed(files=1, seed=3)
     drained()
     versions = DatasetVersion.objects.count()
@@ -83,7 +70,7 @@ def test_a_run_with_nothing_new_to_read_publishes_nothing(spark, landing):
     assert DatasetVersion.objects.count() == versions
 
 
-def test_reset_progress_makes_the_next_run_start_from_the_beginning(spark, landing, admin_user):
+def test_reset_progress_makes_the_next_run_start_from_the_beginning(spark, orders_landing, admin_user):
     feed(files=2, seed=4)
     first = drained()
     pipeline = Pipeline.objects.get(key=KEY)
@@ -94,7 +81,7 @@ def test_reset_progress_makes_the_next_run_start_from_the_beginning(spark, landi
     assert pipeline.checkpoint_location() != archived
 
     again = drained()
-    everything = landed(landing)
+    everything = landed(orders_landing)
     by_again = published_by(spark, again)
     assert not_once(everything.orders, by_again.orders) == {}
     assert not_once(everything.malformed, by_again.malformed) == {}

@@ -18,26 +18,12 @@ from faultlib import child_env, wait_until
 from processes import database_url_of_tests
 from slices import landed, not_once, published, stray_folders, versions_in_registry
 
-from pipelines.specs import load_demo_pipelines
 from registry.models import MicroBatch, Run
-from registry.pipelines import Pipeline
 
 pytestmark = [pytest.mark.spark, pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 KEY = "orders-landing"
 DATASETS = ("shop.orders", "shop.orders_rejects")
-
-
-@pytest.fixture
-def landing(tmp_path, settings, demo_contracts):
-    """orders-landing watching a landing folder of this test, its data and checkpoints under tmp_path too."""
-    load_demo_pipelines(Pipeline)
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    Pipeline.objects.filter(key=KEY).update(source_path=str(folder))
-    settings.DC43_DATA_ROOT = str(tmp_path / "data")
-    settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
-    return folder
 
 
 def feed(files, seed):
@@ -89,7 +75,7 @@ MOMENTS = [before_the_first_batch, mid_batch, right_after_a_batch_record, mid_ba
 ROWS = 25 + 1  # per file: orders and one malformed line
 
 
-def test_every_order_lands_exactly_once_across_kill_9_cycles_and_a_drain(landing, settings, children):
+def test_every_order_lands_exactly_once_across_kill_9_cycles_and_a_drain(orders_landing, settings, children):
     env = env_for_children(settings)
     known = set()
     for cycle, moment in enumerate(MOMENTS):
@@ -116,7 +102,7 @@ def test_every_order_lands_exactly_once_across_kill_9_cycles_and_a_drain(landing
     from pipelines.spark import get_spark  # only now: no second JVM competes with the children's for the 2 cores
 
     versions = versions_in_registry(DATASETS)
-    expected = landed(landing)
+    expected = landed(orders_landing)
     found = published(get_spark(), versions)
     assert found.missing == [] and found.miscounted == []
     assert not_once(expected.orders, found.orders) == {}
