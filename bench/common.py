@@ -26,6 +26,23 @@ def setup_django(database_url=None):
     django.setup()
 
 
+def scratch_site(work):
+    """Django on a scratch registry under `work` (migrated, demo contracts loaded), its data there too; the SparkSession."""
+    setup_django(f"sqlite:///{work}/registry.sqlite3")
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from contracts.demo import load_demo_contracts
+    from contracts.models import Contract, ContractVersion
+    from pipelines.spark import get_spark
+
+    settings.DC43_DATA_ROOT = f"{work}/data"
+    settings.DC43_CHECKPOINT_ROOT = f"{work}/checkpoints"
+    call_command("migrate", verbosity=0)
+    load_demo_contracts(Contract, ContractVersion)
+    return get_spark()
+
+
 def parser(description, rows=None):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: proves the script still works")

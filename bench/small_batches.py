@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 
-from common import Results, parser, setup_django, table
+from common import Results, parser, scratch_site, table
 
 ROWS_PER_BATCH = 6
 TARGET = 1.50
@@ -46,24 +46,14 @@ def main():
     files = 4 if args.smoke else args.files
     rounds = args.rounds or (1 if args.smoke else 3)
     work = tempfile.mkdtemp(prefix="dc43-bench-small-")
-    setup_django(f"sqlite:///{work}/registry.sqlite3")
+    spark = scratch_site(work)
 
-    from django.conf import settings
-    from django.core.management import call_command
     from pyspark.sql import functions as F
 
-    from contracts.demo import load_demo_contracts
-    from contracts.models import Contract, ContractVersion
     from pipelines.catalog import OUTPUT_CONTRACT, REJECTS_CONTRACT
-    from pipelines.spark import get_spark
     from pipelines.streaming import read_stream_with_contract, write_stream_with_contract
     from registry.models import MicroBatch, Run
 
-    settings.DC43_DATA_ROOT = f"{work}/data"
-    settings.DC43_CHECKPOINT_ROOT = f"{work}/checkpoints"
-    call_command("migrate", verbosity=0)
-    load_demo_contracts(Contract, ContractVersion)
-    spark = get_spark()
     spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", str(files + 10))
 
     def backlog(name, bad_every):

@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 
-from common import Results, interleave, parser, setup_django, table, timed
+from common import Results, interleave, parser, scratch_site, table, timed
 
 HEALTHY_TARGET = 0.90
 REJECTS_TARGET = 0.60
@@ -27,24 +27,13 @@ def main():
     rows = 80_000 if args.smoke else args.rows
     rounds = args.rounds or (1 if args.smoke else 5)
     work = tempfile.mkdtemp(prefix="dc43-bench-throughput-")
-    setup_django(f"sqlite:///{work}/registry.sqlite3")
+    spark = scratch_site(work)
 
-    from django.conf import settings
-    from django.core.management import call_command
     from pyspark.sql import functions as F
 
-    from contracts.demo import load_demo_contracts
-    from contracts.models import Contract, ContractVersion
     from pipelines.catalog import OUTPUT_CONTRACT, REJECTS_CONTRACT
-    from pipelines.spark import get_spark
     from pipelines.streaming import read_stream_with_contract, resolve_contract, write_stream_with_contract
     from registry.models import Run
-
-    settings.DC43_DATA_ROOT = f"{work}/data"
-    settings.DC43_CHECKPOINT_ROOT = f"{work}/checkpoints"
-    call_command("migrate", verbosity=0)
-    load_demo_contracts(Contract, ContractVersion)
-    spark = get_spark()
 
     def backlog(name, bad_every):
         path = f"{work}/{name}"
