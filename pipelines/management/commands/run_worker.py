@@ -157,6 +157,7 @@ class Command(BaseCommand):
         """Stop every hosted run cleanly, wait for each to end, and queue the continuous ones again."""
         from pipelines.runner import stop_run
 
+        self.reap()  # runs that ended by themselves meanwhile are not stopped by the shutdown
         if self.hosted:
             self.say(f"stopping {len(self.hosted)} run(s): the batch in flight of each is recorded first")
         for run, _ in self.hosted.values():
