@@ -6,7 +6,7 @@ shows them read-only, and only the verbs below change them.
 Why one module of this size: the verbs that change a run (log, stage, record_batch, finish)
 share one transaction discipline (sequence numbers written with the rows they describe), and
 reading them side by side is how that discipline is kept. Everything else has a module of its
-own: wake-ups (wakeups.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
+own: wake-ups (wakeups.py), lineage (lineage.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
 """
 
 import os
@@ -25,6 +25,7 @@ from django.utils import timezone
 from contracts.checks import RunType, Verdict, worst
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
+from registry import lineage
 from registry.summary import batch_summary
 from registry.wakeups import notify
 
@@ -302,6 +303,8 @@ class Run(models.Model):
         self.last_seq = Run.objects.filter(pk=self.pk).values_list("last_seq", flat=True).get()
         event = RunEvent.objects.create(run=self, seq=self.last_seq, kind=kind, payload=payload or {})
         transaction.on_commit(lambda: notify(self.id, event.seq))
+        if lineage.enabled():  # off, lineage costs an event nothing
+            transaction.on_commit(lambda: lineage.heard(self.id, event.seq, kind))
         return event
 
     def log(self, kind, payload=None):
