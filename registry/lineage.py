@@ -100,19 +100,16 @@ class Sender:
 
     def run(self):
         while True:
-            try:
-                run_id, seq = self.queue.get(timeout=5)
-            except queue.Empty:
-                # No run is talking: give the connection back rather than hold it for the process's life.
-                connection.close()
-                continue
+            run_id, seq = self.queue.get()
             try:
                 close_old_connections()
                 self.emit(run_id, seq)
-            except Exception:
-                logger.warning("lineage: event %s of run %s was not sent", seq, run_id, exc_info=True)
+            except Exception as exc:
+                logger.warning("lineage: event %s of run %s was not sent: %s", seq, run_id, exc)
             finally:
                 if self.queue.empty():
+                    # Events come a few a second at most: hold no connection between bursts.
+                    connection.close()
                     self.idle.set()
 
     def emit(self, run_id, seq):

@@ -1,12 +1,13 @@
 from django.db import connection
 from django.db.models import Count, OuterRef, Subquery, Sum
-from django.http import Http404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
 from registry.presenters import RunPage
+from registry.reports import EXPORTS, export
 
 RUNS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 50
@@ -76,6 +77,19 @@ def run_detail(request, run_id):
     if page is None:
         raise Http404("No run with this id.")
     return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
+
+
+@require_GET
+def run_export(request, run_id):
+    """The run as a file: ?format=junit, json or openlineage."""
+    format = request.GET.get("format", "json")
+    if format not in EXPORTS:
+        return HttpResponseBadRequest(f"format must be one of: {', '.join(sorted(EXPORTS))}")
+    run = get_object_or_404(Run.objects.select_related("contract_version__contract", "started_by"), pk=run_id)
+    text, content_type, filename = export(run, format)
+    response = HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def positive_int(text):
