@@ -27,6 +27,8 @@ from openlineage.client.generated import (
     error_message_run,
     job_type_job,
     schema_dataset,
+    tags_job,
+    tags_run,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +42,9 @@ DATASET_FACETS = {
 }
 INPUT_FACETS = {"dataQualityAssertions": data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet}
 OUTPUT_FACETS = {}
-RUN_FACETS = {"errorMessage": error_message_run.ErrorMessageRunFacet}
-JOB_FACETS = {"jobType": job_type_job.JobTypeJobFacet}
+# The client itself adds `tags` (its version) when it emits.
+RUN_FACETS = {"errorMessage": error_message_run.ErrorMessageRunFacet, "tags": tags_run.TagsRunFacet}
+JOB_FACETS = {"jobType": job_type_job.JobTypeJobFacet, "tags": tags_job.TagsJobFacet}
 
 BASE_REQUIRED = {
     base.BaseFacet: ["_producer", "_schemaURL"],
