@@ -22,7 +22,7 @@ from django.db import close_old_connections, connection
 logger = logging.getLogger("dc43.lineage")
 
 # Registry events that become OpenLineage events (see registry.lineage_events).
-TOLD = frozenset({"started", "batch", "complete"})
+TOLD = frozenset({"started", "claimed", "batch", "complete"})
 # Retries of the HTTP transport (urllib3's Retry): ~1.5 s of backoff in all before an event is given up.
 RETRY = {
     "total": 3,

@@ -6,7 +6,7 @@ openlineage` makes the same events again later, so what was sent can always be r
 docs/lineage.md says what each event carries and how datasets are named.
 
 Which registry event becomes which OpenLineage event:
-- `started` -> START; `batch` (of the main stream) -> RUNNING, one per micro-batch;
+- `started` -> START (for a queued run, `claimed`: when a worker takes it); `batch` (of the main stream) -> RUNNING, one per micro-batch;
 - `complete` -> COMPLETE for `ok`/`warn` (the run did its job, with or without warnings),
   FAIL for `blocked`/`failed` (the contract or an error stopped it), ABORT for `interrupted`
   (its process died: the spec's "stopped abnormally").
@@ -76,11 +76,13 @@ def lineage_event(event):
     """The OpenLineage RunEvent of a registry `RunEvent`, or None for kinds lineage does not tell."""
     if event.kind == EventKind.BATCH and event.payload.get("stream", MicroBatch.Stream.MAIN) != MicroBatch.Stream.MAIN:
         return None
-    if event.kind not in (EventKind.STARTED, EventKind.BATCH, EventKind.COMPLETE):
+    if event.kind not in (EventKind.STARTED, EventKind.CLAIMED, EventKind.BATCH, EventKind.COMPLETE):
         return None
+    if event.kind == EventKind.STARTED and event.payload.get("queued"):
+        return None  # a queued run starts when a worker claims it
     run = RegistryRun.objects.select_related("contract_version__contract", "pipeline").get(pk=event.run_id)
     story = RunStory(run)
-    if event.kind == EventKind.STARTED:
+    if event.kind in (EventKind.STARTED, EventKind.CLAIMED):
         return story.event(RunState.START, event)
     if event.kind == EventKind.COMPLETE:
         return story.completed(event)

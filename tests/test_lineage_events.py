@@ -133,3 +133,14 @@ def test_datasets_are_named_from_the_contract_servers_with_a_fallback(settings):
     assert named() == ("dc43", "acme.orders")
     settings.DC43_OPENLINEAGE_NAMESPACE = "acme-site"
     assert named() == ("acme-site", "acme.orders")
+
+
+def test_a_queued_run_starts_when_a_worker_claims_it(demo_contracts):
+    sim = SimulatedRun()
+    sim.run.log("started", {"scenario": sim.run.scenario, "run_type": "observe", "queued": True})
+    sim.run.log("claimed", {"host": "worker-1", "pid": 42, "waited": 0.5})
+    sim.gate()
+    sim.batch(6)
+    sim.finish()
+
+    assert [e["eventType"] for e in told(sim.run)] == ["START", "RUNNING", "COMPLETE"]
