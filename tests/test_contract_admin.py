@@ -169,7 +169,9 @@ def test_lint_warnings_are_shown_as_warnings_and_the_version_is_saved(editor_cli
     cv = ContractVersion.objects.get(version="0.2.0", contract__contract_id="demo.streaming.events")
     assert len(cv.lint) == 2
     shown = [(m.level_tag, m.message) for m in response.wsgi_request._messages]
-    assert any(level == "warning" and text.startswith("Lint: apiVersion: '3.0.2' is not one of") for level, text in shown)
+    assert any(
+        level == "warning" and text.startswith("Lint: apiVersion: '3.0.2' is not one of") for level, text in shown
+    )
     page = editor_client.get(change_url(cv)).content.decode()
     assert "&#x27;rule&#x27; is a required property (v3.0.2 schema)" in page
 
