@@ -11,6 +11,10 @@ class Command(BaseCommand):
         "(import_contracts) gives the same fingerprint. Without --version: the newest active version, else the newest."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # The spelling is --version V; Django's own --version (its release) gives way to it.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument("contract_id", metavar="ID")
         parser.add_argument("--version", dest="contract_version", default=None, help="the version (default: newest)")
