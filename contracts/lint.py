@@ -32,7 +32,10 @@ def lint(document, api_version):
         warnings.append(Problem("apiVersion", f"no official schema for {api_version!r}; linted against {used}"))
     errors = sorted(validator(used).iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors[:MAX_SCHEMA_WARNINGS]:
-        warnings.append(Problem(dotted(list(error.absolute_path)), f"{_short(error.message)} ({used} schema)"))
+        path = list(error.absolute_path)
+        if error.validator == "required" and error.message.count("'") >= 2:
+            path.append(error.message.split("'")[1])  # the field that is missing, where a reader will look
+        warnings.append(Problem(dotted(path), f"{_short(error.message)} ({used} schema)"))
     if used >= "v3.1.0":
         for where, item in _quality_items(document):
             if item.get("rule"):

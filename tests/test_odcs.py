@@ -72,7 +72,7 @@ def test_a_json_document_is_accepted_like_yaml():
 def test_an_operator_only_quality_item_is_accepted_with_a_lint_warning():
     parsed = odcs.parse(document(quality="- mustBeGreaterOrEqualTo: 0"))
     assert parsed.document["schema"][0]["properties"][0]["quality"] == [{"mustBeGreaterOrEqualTo": 0}]
-    assert parsed.lint == ["schema[0].properties[0].quality[0]: 'rule' is a required property (v3.0.2 schema)"]
+    assert parsed.lint == ["schema[0].properties[0].quality[0].rule: 'rule' is a required property (v3.0.2 schema)"]
 
 
 def test_an_enum_rule_with_a_must_be_list_is_accepted():
