@@ -296,12 +296,13 @@ class Run(models.Model):
 
         A range (`shop.orders@^1`) picks the newest active version in it now; the whole run keeps that
         version even if another is activated while it streams. Returns {field: (id, version) or None}.
+        `contract_version` is set by the output gate, with the pinned output version: it says what the
+        output was checked against, so a run blocked at its input gate has none.
         """
         pins = self.pipeline.resolve_contracts()
         self.input_contract_version = pins["input_contract"]
-        self.contract_version = pins["output_contract"]
         self.rejects_contract_version = pins["rejects_contract"]
-        self.save(update_fields=["input_contract_version", "contract_version", "rejects_contract_version"])
+        self.save(update_fields=["input_contract_version", "rejects_contract_version"])
         return {field: (cv.contract.contract_id, cv.version) if cv else None for field, cv in pins.items()}
 
     def beat(self):

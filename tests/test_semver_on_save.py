@@ -7,9 +7,9 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 
-from conftest import signed_in
 from contracts import odcs
 from contracts.models import ContractVersion, ForcedVersion
 
@@ -43,7 +43,9 @@ def staff_without_force(django_user_model):
     person.user_permissions.set(
         Permission.objects.filter(content_type__app_label="contracts").exclude(codename="force_version")
     )
-    return signed_in(person)
+    client = Client()
+    client.force_login(person)
+    return client
 
 
 def test_save_as_new_refuses_a_breaking_change_numbered_as_a_minor_bump_and_lists_it(editor_client, demo_contracts):
