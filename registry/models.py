@@ -246,6 +246,22 @@ class Run(models.Model):
         related_name="runs",
         help_text="The output contract version the run was checked against.",
     )
+    input_contract_version = models.ForeignKey(
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="input_runs",
+        help_text="The input contract version the run resolved at its start.",
+    )
+    rejects_contract_version = models.ForeignKey(
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rejects_runs",
+        help_text="The rejects contract version the run resolved at its start.",
+    )
     schema_gate = models.JSONField(
         default=dict, blank=True, help_text="Schema snapshot and differences found at the gate."
     )
@@ -349,6 +365,20 @@ class Run(models.Model):
 
     def slice_version(self, batch_id):
         return f"{self.version_prefix}-b{batch_id:06d}"
+
+    def pin_contracts(self):
+        """Resolve the pipeline's contract references once, at the start, and record what they named.
+
+        A range (`shop.orders@^1`) picks the newest active version in it now; the whole run keeps that
+        version even if another is activated while it streams. Returns {field: (id, version) or None}.
+        `contract_version` is set by the output gate, with the pinned output version: it says what the
+        output was checked against, so a run blocked at its input gate has none.
+        """
+        pins = self.pipeline.resolve_contracts()
+        self.input_contract_version = pins["input_contract"]
+        self.rejects_contract_version = pins["rejects_contract"]
+        self.save(update_fields=["input_contract_version", "rejects_contract_version"])
+        return {field: (cv.contract.contract_id, cv.version) if cv else None for field, cv in pins.items()}
 
     def claim(self):
         """This process takes the queued run (call with its row locked): it runs now, owned and beating."""

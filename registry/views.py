@@ -4,8 +4,11 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from contracts.models import ContractVersion
+from contracts.semver import NotSemver, bump_between, bump_rank
 from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
+from registry.pipelines import pipelines_picking_up
 from registry.presenters import RunPage
 from registry.reports import EXPORTS, export
 
@@ -123,4 +126,33 @@ def dataset_detail(request, name):
         request,
         "registry/dataset_detail.html",
         {"dataset": dataset, "page": page, "versions": page.items},
+    )
+
+
+@require_GET
+def contract_diff(request, contract_id, from_version, to_version):
+    """What changed between two versions of a contract, how big a bump it needs, and which pipelines move.
+
+    It lives in the registry because it lists pipelines; contracts/ knows no registry."""
+    versions = ContractVersion.objects.select_related("contract").filter(contract__contract_id=contract_id)
+    old = get_object_or_404(versions, version=from_version)
+    new = get_object_or_404(versions, version=to_version)
+    diff = new.diff_from(old)
+    try:
+        made = bump_between(old.version, new.version)
+    except NotSemver:
+        made = None
+    return render(
+        request,
+        "registry/contract_diff.html",
+        {
+            "contract": old.contract,
+            "old": old,
+            "new": new,
+            "diff": diff,
+            "made": made,
+            "enough": made is not None and bump_rank(made) >= bump_rank(diff.required_bump),
+            "pipelines": pipelines_picking_up(contract_id, new),
+            "choices": versions.order_by("-sort_key").values_list("version", flat=True),
+        },
     )
