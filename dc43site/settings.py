@@ -365,6 +365,26 @@ DC43_TRANSFORM_MODULES = envlist("DC43_TRANSFORM_MODULES", ["pipelines.transform
 # `sql` quality rules run in the site's Spark session: off unless the operator opts in (docs/semantics.md).
 DC43_SQL_RULES = envchoice("DC43_SQL_RULES", "off", ("off", "restricted"))
 
+# Alerts (docs/alerts.md). How often a sender thread of the serving process looks at the outbox
+# (it is also woken at once by a commit that writes a delivery); 0: no thread (cron runs send_alerts).
+DC43_ALERT_SEND_SECONDS = envint("DC43_ALERT_SEND_SECONDS", 5)
+# An open alert nobody acknowledged is notified again this often; 0: never.
+DC43_ALERT_RENOTIFY_SECONDS = envint("DC43_ALERT_RENOTIFY_SECONDS", 3600)
+# A failed delivery is retried after 10 s, 20 s, 40 s... at most this many seconds apart, and given up after
+# DC43_ALERT_MAX_ATTEMPTS attempts.
+DC43_ALERT_RETRY_SECONDS = envint("DC43_ALERT_RETRY_SECONDS", 10)
+DC43_ALERT_RETRY_MAX_SECONDS = envint("DC43_ALERT_RETRY_MAX_SECONDS", 3600)
+DC43_ALERT_MAX_ATTEMPTS = envint("DC43_ALERT_MAX_ATTEMPTS", 20)
+DC43_ALERT_TIMEOUT_SECONDS = envfloat("DC43_ALERT_TIMEOUT_SECONDS", 5.0)
+for _name in ("DC43_ALERT_SEND_SECONDS", "DC43_ALERT_RENOTIFY_SECONDS", "DC43_ALERT_RETRY_SECONDS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be a number of seconds, 0 or more, got {globals()[_name]}")
+for _name in ("DC43_ALERT_RETRY_MAX_SECONDS", "DC43_ALERT_MAX_ATTEMPTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be 1 or more, got {globals()[_name]}")
+# The site's own address, for the links in an alert's payload (e.g. https://dc43.example.com); empty: paths only.
+DC43_SITE_URL = os.environ.get("DC43_SITE_URL", "").strip()
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from registry import views
+from registry import alert_views, views
 
 urlpatterns = [
     path("runs/", views.run_list, name="run-list"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
     path("datasets/", views.dataset_list, name="dataset-list"),
     path("datasets/<str:name>/", views.dataset_detail, name="dataset-detail"),
+    path("alerts/", alert_views.alert_list, name="alert-list"),
+    path("alerts/<int:alert_id>/acknowledge/", alert_views.acknowledge, name="alert-acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", alert_views.resolve, name="alert-resolve"),
 ]

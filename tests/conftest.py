@@ -12,6 +12,8 @@ def pytest_configure(config):
     settings.DC43_WARM_SPARK = False
     # Nor start the periodic sweep of orphaned runs: a test that wants one starts it.
     settings.DC43_SWEEP_SECONDS = 0
+    # Nor the alerts sender thread: a test delivers the outbox itself, or starts one.
+    settings.DC43_ALERT_SEND_SECONDS = 0
 
 
 def signed_in(person):
