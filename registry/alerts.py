@@ -553,9 +553,11 @@ def renotify(now):
 
 def send_due():
     """One pass of a sender: re-notifications, then every due delivery. Returns (accepted, failed)."""
-    renotify(timezone.now())
+    now = timezone.now()
+    renotify(now)
     accepted = failed = 0
-    while batch := claim(timezone.now()):
+    # Due at the pass's start: a delivery that fails now waits for a later pass, whatever its backoff.
+    while batch := claim(now):
         for delivery in batch:
             if delivery.attempt():
                 accepted += 1
