@@ -45,6 +45,12 @@ def operator(django_user_model):
 
 
 @pytest.fixture
+def oncall(django_user_model):
+    """May acknowledge and resolve alerts."""
+    return make_user(django_user_model, "oncall", "registry.handle_alert")
+
+
+@pytest.fixture
 def viewer(django_user_model):
     """Signed in, without any permission: may watch runs, not start them."""
     return make_user(django_user_model, "viewer")

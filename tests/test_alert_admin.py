@@ -2,13 +2,20 @@
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 from simulate import SimulatedRun, play
 
-from conftest import signed_in
 from registry.alerts import Alert, Delivery, Destination, Subscription
 
 pytestmark = pytest.mark.django_db
+
+
+def signed_in(person):
+    client = Client()
+    client.force_login(person)
+    return client
+
 
 SECRET = "do-not-show-me-0123456789"
 

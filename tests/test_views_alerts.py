@@ -5,15 +5,15 @@ from django.test import Client
 from django.urls import reverse
 from simulate import SimulatedRun, play
 
-from conftest import make_user, signed_in
 from registry.alerts import Alert
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def oncall(django_user_model):
-    return make_user(django_user_model, "oncall", "registry.handle_alert")
+def signed_in(person):
+    client = Client()
+    client.force_login(person)
+    return client
 
 
 @pytest.fixture
