@@ -21,7 +21,8 @@ def on_site_start():
         from registry.alerts import start_sender
 
         start_sender(settings.DC43_ALERT_SEND_SECONDS)
-    if settings.DC43_WARM_SPARK:
+    # With runner workers, no run executes in a web process: its Spark would only hold memory.
+    if settings.DC43_WARM_SPARK and settings.DC43_RUNNER == "inline":
         from pipelines.spark import warm_in_background
 
         warm_in_background()
