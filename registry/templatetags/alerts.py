@@ -1,5 +1,6 @@
 """The alert figures a contract page shows, without contracts/ importing the registry: `{% alert_figures contract %}`."""
 
+from datetime import timedelta
 from statistics import median
 
 from django import template
@@ -18,7 +19,7 @@ DECLARED = {"timeToNotify": "time to notify", "timeToRepair": "time to repair"}
 @register.filter
 def duration(delta):
     """A timedelta as people say it: 42 s, 3 min 5 s, 2 h 10 min, 1 d 4 h."""
-    if delta is None:
+    if not isinstance(delta, timedelta):  # no figure yet
         return "—"
     seconds = max(0, int(delta.total_seconds()))
     for unit, size, smaller, smaller_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60), ("min", 60, "s", 1)):
