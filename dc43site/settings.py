@@ -376,8 +376,26 @@ OPENLINEAGE_API_KEY = os.environ.get("OPENLINEAGE_API_KEY", "")
 DC43_OPENLINEAGE_FILE = os.environ.get("DC43_OPENLINEAGE_FILE", "")
 # The namespace of the jobs (one per pipeline), and of datasets whose contract names no server.
 DC43_OPENLINEAGE_NAMESPACE = os.environ.get("DC43_OPENLINEAGE_NAMESPACE", "dc43")
-# Where this site is reached: the `dc43` run facet's _schemaURL points at the schema the site serves.
+# Where this site is reached (e.g. https://dc43.example.com): the links in an alert's payload and the
+# `dc43` OpenLineage run facet's _schemaURL start with it.
 DC43_SITE_URL = os.environ.get("DC43_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Alerts (docs/alerts.md). How often a sender thread of the serving process looks at the outbox
+# (it is also woken at once by a commit that writes a delivery); 0: no thread (cron runs send_alerts).
+DC43_ALERT_SEND_SECONDS = envint("DC43_ALERT_SEND_SECONDS", 5)
+# An open alert nobody acknowledged is notified again this often; 0: never.
+DC43_ALERT_RENOTIFY_SECONDS = envint("DC43_ALERT_RENOTIFY_SECONDS", 3600)
+# A failed delivery is retried after 10 s, 20 s, 40 s... at most this many seconds apart, and given up after
+# DC43_ALERT_MAX_ATTEMPTS attempts.
+DC43_ALERT_RETRY_SECONDS = envint("DC43_ALERT_RETRY_SECONDS", 10)
+DC43_ALERT_RETRY_MAX_SECONDS = envint("DC43_ALERT_RETRY_MAX_SECONDS", 3600)
+DC43_ALERT_MAX_ATTEMPTS = envint("DC43_ALERT_MAX_ATTEMPTS", 20)
+DC43_ALERT_TIMEOUT_SECONDS = envfloat("DC43_ALERT_TIMEOUT_SECONDS", 5.0)
+for _name in ("DC43_ALERT_SEND_SECONDS", "DC43_ALERT_RENOTIFY_SECONDS", "DC43_ALERT_RETRY_SECONDS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be a number of seconds, 0 or more, got {globals()[_name]}")
+for _name in ("DC43_ALERT_RETRY_MAX_SECONDS", "DC43_ALERT_MAX_ATTEMPTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be 1 or more, got {globals()[_name]}")
 
 LOGGING = {
     "version": 1,

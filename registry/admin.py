@@ -142,3 +142,6 @@ class PipelineAdmin(admin.ModelAdmin):
     def contracts(self, pipeline):
         text = f"{pipeline.input_contract} → {pipeline.output_contract}"
         return f"{text}, {pipeline.rejects_contract}" if pipeline.rejects_contract else text
+
+
+from registry import alert_admin  # noqa: E402, F401  (the alerts admin, a module of its own)

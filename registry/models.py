@@ -481,6 +481,7 @@ class Run(models.Model):
         Run.objects.filter(pk=self.pk).update(last_seq=F("last_seq") + 1)
         self.last_seq = Run.objects.filter(pk=self.pk).values_list("last_seq", flat=True).get()
         event = RunEvent.objects.create(run=self, seq=self.last_seq, kind=kind, payload=payload or {})
+        alerts.on_event(self, event)  # the alerts outbox is written in this same transaction
         transaction.on_commit(lambda: notify(self.id, event.seq))
         if lineage.enabled():  # off, lineage costs an event nothing
             transaction.on_commit(lambda: lineage.heard(self.id, event.seq, kind))
@@ -779,4 +780,5 @@ class RunEvent(models.Model):
         return f"{self.run_id} #{self.seq} {self.kind}"
 
 
+from registry import alerts  # noqa: E402  (listens to the event log; needs Run above)
 from registry.pipelines import Pipeline  # noqa: E402, F401  (a module of its own; needs RunType above)

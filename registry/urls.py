@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry import views
+from registry import alert_views, views
 
 urlpatterns = [
     path("runs/", views.run_list, name="run-list"),
@@ -14,4 +14,7 @@ urlpatterns = [
         views.contract_diff,
         name="contract-diff",
     ),
+    path("alerts/", alert_views.alert_list, name="alert-list"),
+    path("alerts/<int:alert_id>/acknowledge/", alert_views.acknowledge, name="alert-acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", alert_views.resolve, name="alert-resolve"),
 ]

@@ -12,6 +12,8 @@ def pytest_configure(config):
     settings.DC43_WARM_SPARK = False
     # Nor start the periodic sweep of orphaned runs: a test that wants one starts it.
     settings.DC43_SWEEP_SECONDS = 0
+    # Nor the alerts sender thread: a test delivers the outbox itself, or starts one.
+    settings.DC43_ALERT_SEND_SECONDS = 0
 
 
 def signed_in(person):
@@ -40,6 +42,12 @@ def make_user(django_user_model, username, *perms):
 def operator(django_user_model):
     """May start runs, as a member of the "Pipeline operators" group may."""
     return make_user(django_user_model, "operator", "registry.start_run")
+
+
+@pytest.fixture
+def oncall(django_user_model):
+    """May acknowledge and resolve alerts."""
+    return make_user(django_user_model, "oncall", "registry.handle_alert")
 
 
 @pytest.fixture

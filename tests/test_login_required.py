@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 # Pages anyone may open: signing in and out.
 PUBLIC = {"login", "logout", "admin:login", "admin:logout"}
 # Endpoints that act rather than show: POST only, so a signed-in GET is 405 by design.
-ACTIONS = {"scenario-run", "pipeline-start", "run-stop"}
+ACTIONS = {"scenario-run", "pipeline-start", "run-stop", "alert-acknowledge", "alert-resolve"}
 
 
 def named_patterns(patterns=None, namespace=""):
@@ -38,6 +38,7 @@ def arguments():
         "contract_id": "demo.streaming.events",
         "version": "0.1.0",
         "run_id": run.id,
+        "alert_id": 1,
         "key": "streaming-valid",
         "name": dataset.name,
         "object_id": "1",

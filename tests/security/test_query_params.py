@@ -33,7 +33,7 @@ HOSTILE = [
     "%",
     "x" * 5000,
 ]
-PARAMS = ["batches_before", "status", "scenario", "page", "q", "o", "p", "e", "all", "seconds"]
+PARAMS = ["batches_before", "status", "scenario", "page", "q", "o", "p", "e", "all", "seconds", "state"]
 
 
 @pytest.fixture
@@ -55,6 +55,7 @@ def pages():
         f"/contracts/{output}/",
         f"/contracts/{output}/{version}/",
         f"/contracts/{output}/{version}/odcs.yaml",
+        "/alerts/",
     ]
 
 

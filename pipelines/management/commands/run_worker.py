@@ -66,6 +66,10 @@ class Command(BaseCommand):
         self.woken = threading.Event()
         previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         sweeper = self.start_sweeping()
+        if settings.DC43_ALERT_SEND_SECONDS:  # the outbox of the runs it hosts, and of any other process
+            from registry.alerts import start_sender
+
+            start_sender(settings.DC43_ALERT_SEND_SECONDS)
         try:
             self.say(f"runner worker pid {os.getpid()} on {HOSTNAME}: up to {max_runs} run(s), looking every {poll} s")
             if settings.DC43_RUNNER != "worker":
@@ -79,6 +83,9 @@ class Command(BaseCommand):
                 signal.signal(sig, handler)
             if sweeper is not None:
                 sweeper.stop()
+            from registry.alerts import stop_sender
+
+            stop_sender()
             if lock is not None:
                 lock.close()
         self.say("runner worker stopped")
