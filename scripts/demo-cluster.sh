@@ -3,8 +3,8 @@
 #   a Spark standalone master and worker (scripts/local-cluster.sh master|worker),
 #   two web processes (daphne on 8000 and 8001) sharing Redis and the database,
 #   a runner worker (DC43_RUNNER=worker) whose runs' Spark driver uses the cluster.
-# Each line's output is prefixed with its name. Ctrl-C stops them all, each by its PID (and its process group,
-# which holds what it started: a Spark driver, executors). So does the end of any one of them.
+# Each line's output is prefixed with its name. Ctrl-C stops them all by their PIDs: SIGTERM to each, then SIGKILL
+# to whatever is left of its process group (what it started: a Spark driver, executors). So does the end of any one.
 # Settings (environment): REDIS_URL (redis://127.0.0.1:6379/0), DC43_WEB1_PORT (8000), DC43_WEB2_PORT (8001),
 # the DC43_CLUSTER_* of scripts/local-cluster.sh, PYTHON (.venv/bin/python), and the site's own (DATABASE_URL...).
 set -euo pipefail
@@ -38,11 +38,11 @@ done
 
 pids=()
 names=()
-stop_all() {
+stop_all() {  # SIGTERM to each process (the runner worker stops its runs cleanly, then Spark), then SIGKILL to what is left
   trap - INT TERM EXIT
   say "stopping ${names[*]}"
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for _ in $(seq 100); do  # the runner worker first stops its runs cleanly: give it time
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 150); do
     alive=0
     for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && break
@@ -51,8 +51,11 @@ stop_all() {
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   say "all stopped"
+  exit "${1:-0}"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all 130' INT
+trap 'stop_all 143' TERM
+trap 'stop_all $?' EXIT
 
 start() {  # a Procfile line, by name, in a session of its own (so its group is its own to stop)
   local name=$1 line
@@ -92,3 +95,4 @@ say "up: http://127.0.0.1:$DC43_WEB1_PORT/ and http://127.0.0.1:$DC43_WEB2_PORT/
 # Until Ctrl-C, or until one of them ends (then the others are stopped too).
 wait -n "${pids[@]}" || true
 say "a process ended; stopping the others"
+stop_all 1

@@ -2,7 +2,7 @@
 
 A line runs as `bash -c "exec LINE"` in the checkout, in a process group of its own, with this Python's folder
 first on PATH (so `python` and `daphne` are the venv's, as an activated virtualenv makes them for an operator).
-Every process is stopped by its PID: SIGTERM to its group, then SIGKILL to whatever is left.
+Every process is stopped by its PID: SIGTERM to it, then SIGKILL to whatever is left of its group.
 """
 
 import contextlib
@@ -74,17 +74,19 @@ class Process:
         os.kill(self.pid, signal.SIGKILL)
         self.process.wait(30)
 
-    def stop(self, grace=10):
-        """SIGTERM to the group, then SIGKILL to whatever of it is left after `grace` seconds."""
-        for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signum)
+    def stop(self, grace=20):
+        """SIGTERM to the process (a runner worker then stops its runs and its Spark), SIGKILL to its group after."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        for signum, wait in ((None, grace), (signal.SIGKILL, 30)):
+            if signum is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signum)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
+                self.process.poll()  # reap the leader, or the group stays alive as a zombie
                 try:
                     os.killpg(self.pid, 0)
                 except ProcessLookupError:
-                    self.process.poll()
                     return
-                self.process.poll()  # reap the leader, or the group stays alive as a zombie
                 time.sleep(0.1)
