@@ -87,7 +87,10 @@ def run_on(cluster, *args):
     summary = json.loads(done.stdout)
     new = {app_id: app for app_id, app in cluster.apps().items() if app_id not in before}
     assert [app["name"] for app in new.values()] == [APP_NAME], new
-    return summary, Run.objects.get(pk=summary["run"]), next(iter(new))
+    # The run records where it executed: the master, and the application the master knows it by.
+    run = Run.objects.get(pk=summary["run"])
+    assert (run.spark_master, run.spark_app_id) == (cluster.master, next(iter(new)))
+    return summary, run, run.spark_app_id
 
 
 @pytest.fixture
