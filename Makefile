@@ -45,7 +45,7 @@ demo: install site-env
 
 # The Procfile's processes: a Spark master and worker, two web processes over Redis, a runner worker (docs/deploy.md).
 demo-cluster: install site-env
-	@PYTHON=$(PYTHON) scripts/prereqs.sh
+	@PYTHON=$(PYTHON) scripts/prereqs.sh redis
 	@PYTHON=$(PY) scripts/demo-cluster.sh
 
 lint: install
@@ -58,7 +58,7 @@ format: install
 	@$(VENV)/bin/ruff format .
 
 test: install lint
-	@PYTHON=$(PYTHON) scripts/prereqs.sh
+	@PYTHON=$(PYTHON) scripts/prereqs.sh redis
 	@echo "==> tests: contracts, registry, settings, pages, Spark and consumers (everything but the browser)"
 	@$(PYTEST) -m "not browser"
 	@scripts/browser-tests.sh $(PY)
