@@ -1,15 +1,15 @@
 """Governed runs on a real Spark standalone cluster: a master and a worker started from pip's pyspark jars.
 
-The master and the worker are the Procfile's `spark-master` and `spark-worker` lines, started once for the
-module and stopped by their PIDs. Each run's driver lives in a `manage.py` process pointed at the master; the
-executors are launched by the worker. The tests prove from the master's JSON status and the executors' own logs
-that the tasks ran on the worker's executor, and check the same registry truths as the local runs: every slice
-holds the rows its record says, and every landed order sits once in the output or the rejects.
+The master, the Spark worker and a runner worker are the Procfile's `spark-master`, `spark-worker` and `worker`
+lines, started once for the module and stopped by their PIDs. The tests queue runs (DC43_RUNNER=worker); the runner
+worker claims them and hosts their Spark driver in client mode, one Spark application for all of its runs, and the
+Spark worker launches the executors. The tests prove from the master's JSON status and the executors' own logs that
+the tasks ran on the worker's executor, and check the same registry truths as the local runs: every slice holds the
+rows its record says, and every landed order sits once in the output or the rejects.
 """
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -18,10 +18,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from processes import command_env
-from procfile import ROOT, Process, free_port, wait_for_port
+from procfile import Process, free_port, wait_for_port
 from slices import landed, not_once, published, versions_in_registry
 
-from registry.models import Run
+from pipelines.runner import start_run, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.process, pytest.mark.spark, pytest.mark.django_db(transaction=True)]
 APP_NAME = "dc43-site"
@@ -76,38 +76,52 @@ def cluster(tmp_path_factory):
             daemon.stop()
 
 
-def run_on(cluster, *args):
-    """`manage.py ARGS --json` as a driver on the cluster; its summary, and the application it was on the master."""
-    before = set(cluster.apps())
-    env = {**command_env(), "DEBUG": "true", "DC43_SPARK_MASTER": cluster.master}
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args, "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)
-    new = {app_id: app for app_id, app in cluster.apps().items() if app_id not in before}
-    assert [app["name"] for app in new.values()] == [APP_NAME], new
-    # The run records where it executed: the master, and the application the master knows it by.
-    run = Run.objects.get(pk=summary["run"])
-    assert (run.spark_master, run.spark_app_id) == (cluster.master, next(iter(new)))
-    return summary, run, run.spark_app_id
+@pytest.fixture(scope="module")
+def shared_roots(tmp_path_factory):
+    # The driver and the executor run on this machine: one local folder is a path both see.
+    root = tmp_path_factory.mktemp("shared")
+    return {"DC43_DATA_ROOT": str(root / "data"), "DC43_CHECKPOINT_ROOT": str(root / "checkpoints")}
+
+
+@pytest.fixture(scope="module")
+def runner_worker(cluster, shared_roots, django_db_setup, django_db_blocker):
+    """The Procfile's runner worker, on the test database, with the cluster as its Spark master."""
+    with django_db_blocker.unblock():
+        env = {**command_env(), **shared_roots, "DEBUG": "true", "DC43_SPARK_MASTER": cluster.master}
+    worker = Process("worker", env, cluster.folder)
+    try:
+        yield worker
+    finally:
+        worker.stop(grace=60)  # it stops its Spark application cleanly: the master then lists it completed
 
 
 @pytest.fixture
-def shared_data_root(tmp_path, settings):
-    # The driver and the executor run on this machine: one local folder is a path both see.
-    settings.DC43_DATA_ROOT = str(tmp_path / "data")
-    settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
+def queued_to(runner_worker, shared_roots, settings):
+    """Runs started here are queued for the runner worker, which writes under the module's shared roots."""
+    settings.DC43_RUNNER = "worker"
+    for name, value in shared_roots.items():
+        setattr(settings, name, value)
+    return runner_worker
 
 
-def test_a_healthy_run_on_the_cluster_runs_its_tasks_on_the_workers_executor(
-    cluster, shared_data_root, demo_contracts, spark
-):
-    summary, run, app_id = run_on(cluster, "run_scenario", "streaming-valid", "--seconds", "4")
-    assert summary["status"] == run.status == "ok"
+def run_on(cluster, worker, key, **options):
+    """Queue a run of `key`, wait for the runner worker to run it on the cluster; the Run, as it ended."""
+    run = start_run(key, via="python", **options)
+    assert wait_for(run, 300), worker.tail()
+    run.refresh_from_db()
+    # The run records where it executed: the master, and the application the master knows it by.
+    assert run.spark_master == cluster.master
+    assert cluster.apps()[run.spark_app_id]["name"] == APP_NAME
+    assert run.owner_pid == worker.pid
+    return run
+
+
+def test_a_healthy_run_on_the_cluster_runs_its_tasks_on_the_workers_executor(cluster, demo_contracts, queued_to, spark):
+    run = run_on(cluster, queued_to, "streaming-valid", seconds=4)
+    assert run.status == "ok", run.reason
 
     # The master granted the application executors on the worker, and the worker's executor ran its tasks.
-    assert cluster.tasks_finished_on_worker(app_id) > 0, "no task finished on the worker's executor"
+    assert cluster.tasks_finished_on_worker(run.spark_app_id) > 0, "no task finished on the worker's executor"
 
     # The registry tells the truth about the files the executors wrote.
     versions = list(run.dataset_versions.all())
@@ -117,14 +131,15 @@ def test_a_healthy_run_on_the_cluster_runs_its_tasks_on_the_workers_executor(
         assert spark.read.parquet(version.path).count() == version.row_count, version
 
 
-def test_the_landing_pipeline_on_the_cluster_lands_every_order_once(cluster, orders_landing, spark):
-    out = StringIO()
-    call_command("feed_landing", "orders-landing", files=3, rows=20, bad_ratio=0.1, malformed=1, seed=13, stdout=out)
-    summary, run, app_id = run_on(cluster, "run_pipeline", "orders-landing", "--available-now")
-    assert cluster.tasks_finished_on_worker(app_id) > 0, "no task finished on the worker's executor"
+def test_the_landing_pipeline_on_the_cluster_lands_every_order_once(cluster, orders_landing, queued_to, spark):
+    call_command(
+        "feed_landing", "orders-landing", files=3, rows=20, bad_ratio=0.1, malformed=1, seed=13, stdout=StringIO()
+    )
+    run = run_on(cluster, queued_to, "orders-landing", mode="available-now")
+    assert cluster.tasks_finished_on_worker(run.spark_app_id) > 0, "no task finished on the worker's executor"
 
     # Statuses are derived: two orders of each file break the contract, so the run warns, it does not fail.
-    assert run.status == summary["status"] == "warn", run.reason
+    assert run.status == "warn", run.reason
     everything = landed(orders_landing)
     found = published(spark, versions_in_registry(("shop.orders", "shop.orders_rejects"), run=run))
     assert found.missing == [] and found.miscounted == []
