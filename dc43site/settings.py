@@ -368,6 +368,17 @@ DC43_TRANSFORM_MODULES = envlist("DC43_TRANSFORM_MODULES", ["pipelines.transform
 # `sql` quality rules run in the site's Spark session: off unless the operator opts in (docs/semantics.md).
 DC43_SQL_RULES = envchoice("DC43_SQL_RULES", "off", ("off", "restricted"))
 
+# OpenLineage (docs/lineage.md): events go to an HTTP endpoint or to a file of JSON lines; with
+# neither set, lineage is off and costs a run nothing.
+OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
+OPENLINEAGE_ENDPOINT = os.environ.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage")
+OPENLINEAGE_API_KEY = os.environ.get("OPENLINEAGE_API_KEY", "")
+DC43_OPENLINEAGE_FILE = os.environ.get("DC43_OPENLINEAGE_FILE", "")
+# The namespace of the jobs (one per pipeline), and of datasets whose contract names no server.
+DC43_OPENLINEAGE_NAMESPACE = os.environ.get("DC43_OPENLINEAGE_NAMESPACE", "dc43")
+# Where this site is reached: the `dc43` run facet's _schemaURL points at the schema the site serves.
+DC43_SITE_URL = os.environ.get("DC43_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -246,11 +246,6 @@ def resolve_transform(dotted):
     return import_string(dotted)
 
 
-def contract_ref(ref):
-    contract_id, _, version = ref.partition("@")
-    return contract_id, version or None
-
-
 class Heartbeat(threading.Thread):
     """Stamps the run's row with the database's clock every few seconds, from start to end of the run.
 
@@ -300,6 +295,7 @@ class Runner(threading.Thread):
         self.spark = None
         self.temporary_checkpoint = None
         self.last_poll = 0.0
+        self.pins = {}  # {contract field: (id, version)}, resolved once when the run starts
 
     def abandon(self):
         """Somebody else finished the run (a sweep): stop the query, record and publish nothing more."""
@@ -347,7 +343,8 @@ class Runner(threading.Thread):
         if self.stop_before_query():
             return
         run.stage(Stage.READ, StageStatus.ACTIVE, self.source_label())
-        _, compiled_input = resolve_contract(*contract_ref(pipeline.input_contract))
+        self.pins = run.pin_contracts()
+        _, compiled_input = resolve_contract(*self.pins["input_contract"])
         try:
             source = read_source(
                 spark,
@@ -380,8 +377,8 @@ class Runner(threading.Thread):
         from pipelines.streaming import write_stream_with_contract
 
         run, pipeline = self.record, self.pipeline
-        output_id, output_version = contract_ref(pipeline.output_contract)
-        rejects = contract_ref(pipeline.rejects_contract) if pipeline.rejects_contract else None
+        output_id, output_version = self.pins["output_contract"]
+        rejects = self.pins["rejects_contract"]
         # What a crashed publish left in the datasets this run writes is put right before it writes there.
         reconcile([output_id, *([rejects[0]] if rejects else [])], self.spark, run)
         extra = {}

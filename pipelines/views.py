@@ -11,7 +11,7 @@ from pipelines.runner import RunRefused, start_run, stop_run
 from registry.access import can_start_runs
 from registry.models import ACTIVE_STATUSES, Run, RunMode
 from registry.pages import KeysetPage
-from registry.pipelines import Pipeline
+from registry.pipelines import Pipeline, parse_contract_ref
 from registry.views import RUNS_PER_PAGE, attach_batch_totals
 
 FILES_SHOWN = 50  # the newest files done and the oldest waiting; a pipeline may have read thousands
@@ -90,13 +90,19 @@ def default_mode(pipeline):
 
 
 def contract_links(pipeline):
-    """(role, contract id, version or "") of each contract the pipeline names."""
+    """(role, contract id, exact version or "", range or "") of each contract the pipeline names."""
     roles = {"input_contract": "input", "output_contract": "output", "rejects_contract": "rejects"}
     links = []
     for field, role in roles.items():
-        contract_id, _, version = getattr(pipeline, field).partition("@")
-        if contract_id:
-            links.append({"role": role, "id": contract_id, "version": version})
+        try:
+            ref = parse_contract_ref(getattr(pipeline, field)) if getattr(pipeline, field) else None
+        except ValueError:
+            ref = None
+        if ref is not None:
+            version = "" if ref.is_range else ref.spec
+            links.append(
+                {"role": role, "id": ref.contract_id, "version": version, "range": ref.spec if ref.is_range else ""}
+            )
     return links
 
 

@@ -6,7 +6,7 @@ shows them read-only, and only the verbs below change them.
 Why one module of this size: the verbs that change a run (log, stage, record_batch, finish)
 share one transaction discipline (sequence numbers written with the rows they describe), and
 reading them side by side is how that discipline is kept. Everything else has a module of its
-own: wake-ups (wakeups.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
+own: wake-ups (wakeups.py), lineage (lineage.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
 """
 
 import os
@@ -25,6 +25,7 @@ from django.utils import timezone
 from contracts.checks import RunType, Verdict, worst
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
+from registry import lineage
 from registry.summary import batch_summary
 from registry.wakeups import notify
 
@@ -245,6 +246,22 @@ class Run(models.Model):
         related_name="runs",
         help_text="The output contract version the run was checked against.",
     )
+    input_contract_version = models.ForeignKey(
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="input_runs",
+        help_text="The input contract version the run resolved at its start.",
+    )
+    rejects_contract_version = models.ForeignKey(
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rejects_runs",
+        help_text="The rejects contract version the run resolved at its start.",
+    )
     schema_gate = models.JSONField(
         default=dict, blank=True, help_text="Schema snapshot and differences found at the gate."
     )
@@ -349,6 +366,20 @@ class Run(models.Model):
     def slice_version(self, batch_id):
         return f"{self.version_prefix}-b{batch_id:06d}"
 
+    def pin_contracts(self):
+        """Resolve the pipeline's contract references once, at the start, and record what they named.
+
+        A range (`shop.orders@^1`) picks the newest active version in it now; the whole run keeps that
+        version even if another is activated while it streams. Returns {field: (id, version) or None}.
+        `contract_version` is set by the output gate, with the pinned output version: it says what the
+        output was checked against, so a run blocked at its input gate has none.
+        """
+        pins = self.pipeline.resolve_contracts()
+        self.input_contract_version = pins["input_contract"]
+        self.rejects_contract_version = pins["rejects_contract"]
+        self.save(update_fields=["input_contract_version", "rejects_contract_version"])
+        return {field: (cv.contract.contract_id, cv.version) if cv else None for field, cv in pins.items()}
+
     def claim(self):
         """This process takes the queued run (call with its row locked): it runs now, owned and beating."""
         now = timezone.now()
@@ -451,6 +482,8 @@ class Run(models.Model):
         self.last_seq = Run.objects.filter(pk=self.pk).values_list("last_seq", flat=True).get()
         event = RunEvent.objects.create(run=self, seq=self.last_seq, kind=kind, payload=payload or {})
         transaction.on_commit(lambda: notify(self.id, event.seq))
+        if lineage.enabled():  # off, lineage costs an event nothing
+            transaction.on_commit(lambda: lineage.heard(self.id, event.seq, kind))
         return event
 
     def log(self, kind, payload=None):
