@@ -13,7 +13,7 @@ PYTEST := $(PY) -m pytest
 # This checkout's own settings (KEY=value lines, the environment wins); `make demo` turns development mode on there.
 SITE_ENV := $(or $(DC43_SITE_ENV),$(or $(DC43_VAR_DIR),var)/site.env)
 
-.PHONY: demo test install prereqs lint format test-fast test-spark test-browser bench clean
+.PHONY: demo demo-cluster site-env test install prereqs lint format test-fast test-spark test-browser bench clean
 
 $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
@@ -27,12 +27,14 @@ install: $(STAMP)
 prereqs:
 	@PYTHON=$(PYTHON) scripts/prereqs.sh
 
-demo: install
-	@PYTHON=$(PYTHON) scripts/prereqs.sh
+site-env:
 	@if [ ! -f "$(SITE_ENV)" ]; then \
 		mkdir -p "$(dir $(SITE_ENV))" && echo "DEBUG=true" > "$(SITE_ENV)" && \
 		echo "==> development mode for this checkout: wrote DEBUG=true to $(SITE_ENV) (a production site has no such file)"; \
 	fi
+
+demo: install site-env
+	@PYTHON=$(PYTHON) scripts/prereqs.sh
 	@echo "==> migrating the database (the three demo contracts load with the migrations)"
 	@$(PY) manage.py migrate --noinput
 	@$(PY) manage.py load_demo_contracts
@@ -40,6 +42,11 @@ demo: install
 	@$(PY) manage.py ensure_admin
 	@echo "==> starting the site on http://$(HOST):$(PORT)/ (HTTP and websockets; Ctrl-C stops it)"
 	@$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The Procfile's processes: a Spark master and worker, two web processes over Redis, a runner worker (docs/deploy.md).
+demo-cluster: install site-env
+	@PYTHON=$(PYTHON) scripts/prereqs.sh redis
+	@PYTHON=$(PY) scripts/demo-cluster.sh
 
 lint: install
 	@echo "==> ruff: lint and format check (configured in pyproject.toml)"
@@ -51,7 +58,7 @@ format: install
 	@$(VENV)/bin/ruff format .
 
 test: install lint
-	@PYTHON=$(PYTHON) scripts/prereqs.sh
+	@PYTHON=$(PYTHON) scripts/prereqs.sh redis
 	@echo "==> tests: contracts, registry, settings, pages, Spark and consumers (everything but the browser)"
 	@$(PYTEST) -m "not browser"
 	@scripts/browser-tests.sh $(PY)

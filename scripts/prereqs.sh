@@ -2,6 +2,7 @@
 # Check (and where possible install) what the site needs from the system.
 #   scripts/prereqs.sh           Python 3.11+ with venv, and Java 17+ (Spark)
 #   scripts/prereqs.sh browser   also Chromium, for the browser tests
+#   scripts/prereqs.sh redis     also redis-server, for the tests that start their own and make demo-cluster
 # Installing needs root and apt-get (Debian, Ubuntu); elsewhere, or with DC43_NO_INSTALL=1, it says what
 # to install and stops.
 set -euo pipefail
@@ -52,4 +53,12 @@ if [ "${1:-}" = browser ]; then
     apt_install chromium || die "Chromium is required for the browser tests and could not be installed; install Debian's chromium package."
   fi
   say "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+fi
+
+# --- redis-server, for the tests that start one of their own and for make demo-cluster ---
+if [ "${1:-}" = redis ]; then
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server || die "redis-server is required for the multi-process tests and make demo-cluster and could not be installed; install Redis (e.g. apt-get install redis-server)."
+  fi
+  say "redis: $(redis-server --version 2>/dev/null | head -1)"
 fi
