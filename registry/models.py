@@ -6,10 +6,11 @@ shows them read-only, and only the verbs below change them.
 Why one module of this size: the verbs that change a run (log, stage, record_batch, finish)
 share one transaction discipline (sequence numbers written with the rows they describe), and
 reading them side by side is how that discipline is kept. Everything else has a module of its
-own: wake-ups (wakeups.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
+own: wake-ups (wakeups.py), the run summary (summary.py), pipelines (pipelines.py).
 """
 
 import os
+import re
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
-from contracts.checks import RunType, Verdict, worst
+from contracts.checks import RunType, Verdict, compile_contract, rule_keys, worst
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
 from registry.summary import batch_summary
@@ -367,8 +368,9 @@ class Run(models.Model):
         `batch` holds MicroBatch fields (batch_id, status, counts, metrics...), `slices` the
         DatasetVersion fields of each slice written. `publish` runs inside the transaction, after
         the rows are saved and before the commit, to move the slices into place: when it fails,
-        nothing is recorded. A replayed batch (same run, stream and batch_id) updates the same
-        rows and appends no second event. With a `slice_key` in `batch` the batch is found by
+        nothing is recorded. The batch's rule results (`metrics["rules"]`) become `RuleResult`
+        rows in the same transaction. A replayed batch (same run, stream and batch_id) updates the
+        same rows, replaces its rule results, and appends no second event. With a `slice_key` in `batch` the batch is found by
         (slice_key, stream, batch_id): replayed by a new run, it moves to that run with its dataset
         versions, `replaced_run` naming the run that recorded it first, and is counted once.
         Raises RunFinished when the run is no longer running. Returns (micro_batch, created here).
@@ -381,7 +383,9 @@ class Run(models.Model):
         key.update(stream=stream, batch_id=batch_id)
         with transaction.atomic():
             # Locks the run row for the batch: a run finished meanwhile (a sweep, a stop) takes no more batches.
-            status = Run.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
+            status, contract_version_id = Run.objects.select_for_update().filter(pk=self.pk).values_list(
+                "status", "contract_version_id"
+            ).first() or (None, None)
             if status != RunStatus.RUNNING:
                 raise RunFinished(f"run {self.pk} is {status}: batch {batch_id} is not recorded")
             earlier = MicroBatch.objects.filter(run=self, stream=stream).exclude(batch_id=batch_id)
@@ -398,13 +402,18 @@ class Run(models.Model):
                 getattr(found, f) != getattr(micro_batch, f)
                 for f in ("status", "row_count", "violations", "rejected_rows")
             )
+            output = None
             for fields in slices:
                 fields = dict(fields)
+                dataset = fields.pop("dataset")
+                if output is None and getattr(fields.get("contract_version"), "pk", None) == contract_version_id:
+                    output = dataset
                 DatasetVersion.objects.update_or_create(
-                    dataset=fields.pop("dataset"),
+                    dataset=dataset,
                     version=fields.pop("version"),
                     defaults={**fields, "run": self, "micro_batch": micro_batch},
                 )
+            RuleResult.record(micro_batch, contract_version_id, output)
             if publish is not None:
                 publish()
             if created or moved or changed:
@@ -515,6 +524,170 @@ class MicroBatch(models.Model):
             "rejected": self.rejected_rows,
             "micro_batch": self.pk,
         }
+
+
+class RuleResultQuerySet(models.QuerySet):
+    def failing(self):
+        return self.filter(failed__gt=0)
+
+    def of_rule(self, rule, dataset=None, contract=None):
+        """One rule's results, on a dataset (by name or row) or under a contract (by id or row)."""
+        results = self.filter(rule=rule)
+        if isinstance(dataset, str):
+            results = results.filter(dataset__name=dataset)
+        elif dataset is not None:
+            results = results.filter(dataset=dataset)
+        if isinstance(contract, str):
+            results = results.filter(contract__contract_id=contract)
+        elif contract is not None:
+            results = results.filter(contract=contract)
+        return results
+
+
+class RuleResult(models.Model):
+    """One rule's result on one micro-batch: `MicroBatch.metrics["rules"]` as rows, for the ORM to add up.
+
+    `rule` is the rule's key across contract versions (`contracts.rules.rule_key`: column, kind and
+    a digest of the definition), so "how often did this rule fail this month" is one query even
+    when the contract moved on meanwhile; `name` is what the version called it (the word a
+    quarantined row carries). Written by `Run.record_batch` in the batch's transaction; a replay
+    replaces them. `contract` repeats `contract_version.contract` so a contract's history of one
+    rule reads one index range.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rule_results")
+    batch = models.ForeignKey(MicroBatch, on_delete=models.CASCADE, related_name="rule_results")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_results")
+    contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    contract_version = models.ForeignKey(
+        ContractVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_results"
+    )
+    rule = models.CharField(max_length=200, help_text="The rule's key, the same across unchanged contract versions.")
+    name = models.CharField(max_length=200, help_text="The rule's name in this contract version.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Where the contract version lists it.")
+    column = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=32)
+    level = models.CharField(max_length=8, help_text="row, metric or skipped")
+    failed = models.PositiveBigIntegerField(default=0, help_text="Rows that broke the rule.")
+    measured = models.FloatField(null=True, blank=True, help_text="The metric's value, for metric rules.")
+    threshold = models.JSONField(null=True, blank=True)
+    unit = models.CharField(max_length=16, blank=True)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    severity = models.CharField(max_length=16, blank=True)
+    skipped_reason = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    recorded_at = models.DateTimeField()
+
+    objects = RuleResultQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "rule"], name="unique_batch_rule")]
+        indexes = [
+            # A run's figures per rule (its page, its summary).
+            models.Index(fields=["run", "rule"], name="ruleresult_run_rule"),
+            # A rule's history under a contract: the rule page, the contract page's trends.
+            models.Index(fields=["contract", "rule", "-recorded_at"], name="ruleresult_contract_rule"),
+            # The audit's "how often did this rule fail on this dataset, since when": failures only.
+            models.Index(
+                fields=["dataset", "rule", "recorded_at"],
+                include=["failed", "contract_version"],
+                condition=models.Q(failed__gt=0),
+                name="ruleresult_dataset_failing",
+            ),
+            # A rule's worst batches.
+            models.Index(
+                fields=["contract", "rule", "-failed"], condition=models.Q(failed__gt=0), name="ruleresult_worst"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule} on batch {self.batch_id}: {self.verdict}"
+
+    @classmethod
+    def record(cls, micro_batch, contract_version_id=None, dataset=None):
+        """Replace a batch's rule results with those its metrics list; call inside its transaction."""
+        cls.objects.filter(batch=micro_batch).delete()
+        contract_version = None
+        if contract_version_id:
+            contract_version = ContractVersion.objects.select_related("contract").get(pk=contract_version_id)
+            if dataset is None:
+                dataset = Dataset.objects.filter(name=contract_version.contract.contract_id).first()
+        rules = [r for r in (micro_batch.metrics or {}).get("rules") or [] if isinstance(r, dict)]
+        fields = rule_result_fields(rules, contract_version.document if contract_version else None)
+        cls.objects.bulk_create(
+            cls(
+                run_id=micro_batch.run_id,
+                batch=micro_batch,
+                dataset=dataset,
+                contract_id=contract_version.contract_id if contract_version else None,
+                contract_version=contract_version,
+                recorded_at=micro_batch.finished_at,
+                **f,
+            )
+            for f in fields
+        )
+
+
+def rule_result_fields(rules, document=None):
+    """RuleResult fields of each rule a batch's metrics list (the dicts `contracts.verdicts.RuleResult.as_dict` makes).
+
+    Metrics written before rule keys existed name a rule only: its key, threshold and unit are then
+    those of the same-named rule of the contract version `document` (the data migration reads old
+    batches this way).
+    """
+    known = legacy_definitions(document) if document and any("key" not in r for r in rules) else {}
+    rows, keys = [], set()
+    for position, r in enumerate(rules):
+        name = str(r.get("rule") or "")
+        key, threshold, unit = known.get(name, (None, None, None))
+        key = r.get("key") or key or re.sub(r"[^A-Za-z0-9_.-]", "_", f"{r.get('column') or 'table'}.{name}")
+        base, n = key, 2
+        while key in keys:  # never two results of one rule for one batch
+            key, n = f"{base}.{n}", n + 1
+        keys.add(key)
+        value = r.get("value")
+        skipped = bool(r.get("skipped"))
+        rows.append(
+            {
+                "rule": key[:200],
+                "name": name[:200],
+                "position": position,
+                "column": str(r.get("column") or "")[:200],
+                "kind": str(r.get("kind") or "")[:32],
+                "level": str(r.get("level") or ("skipped" if skipped else "row"))[:8],
+                "failed": max(int(r.get("failed") or 0), 0),
+                "measured": float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+                "threshold": r.get("threshold", threshold),
+                "unit": str(r.get("unit") or unit or "")[:16],
+                "verdict": r.get("verdict") if r.get("verdict") in Verdict.values else Verdict.OK,
+                "severity": str(r.get("severity") or "")[:16],
+                "skipped_reason": str(r.get("note") or "not run") if skipped else "",
+                "note": "" if skipped else str(r.get("note") or ""),
+            }
+        )
+    return rows
+
+
+LEGACY_DEFINITIONS = {}
+
+
+def legacy_definitions(document):
+    """{rule name: (key, threshold, unit)} of a contract document's rules; {} when it does not compile."""
+    from contracts.odcs import fingerprint
+
+    digest = fingerprint(document)
+    if digest not in LEGACY_DEFINITIONS:
+        try:
+            compiled = compile_contract(document)
+        except (ValueError, KeyError, TypeError):
+            LEGACY_DEFINITIONS[digest] = {}
+        else:
+            LEGACY_DEFINITIONS[digest] = {
+                rule.name: (key, rule.threshold, rule.unit)
+                for rule, key in zip(compiled.rules, rule_keys(compiled.rules), strict=True)
+            }
+    return LEGACY_DEFINITIONS[digest]
 
 
 # Read only when asked for: with them, every version of a listing carries its contract's whole
