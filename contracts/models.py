@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from contracts import odcs
 from contracts.identifiers import validate_identifier
+from contracts.rules import compile_contract, rule_keys
 
 
 def version_sort_key(version):
@@ -213,3 +214,8 @@ class ContractVersion(models.Model):
 
     def as_yaml(self):
         return odcs.to_yaml(self.document)
+
+    def rule_keys(self):
+        """{rule name: the rule's key across versions} (`contracts.rules.rule_key`), for the audit's rule questions."""
+        compiled = compile_contract(self.document)
+        return dict(zip([rule.name for rule in compiled.rules], rule_keys(compiled.rules), strict=True))

@@ -455,9 +455,9 @@ class MicroBatchQuerySet(models.QuerySet):
         """A run's batches in the order Spark ran them."""
         return self.filter(run_id=run_id).order_by("stream", "batch_id")
 
-    def summary(self, run_id, rules=()):
+    def summary(self, run_id):
         """A run's totals, per-rule figures, quarantine reasons and reject sample: see `batch_summary`."""
-        return batch_summary(self, run_id, rules)
+        return batch_summary(self.filter(run_id=run_id), RuleResult.objects.filter(run_id=run_id))
 
 
 class MicroBatch(models.Model):

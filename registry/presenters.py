@@ -73,14 +73,13 @@ class RunPage:
     badge waits for its event); the next update, which replaces them, sets them right.
     """
 
-    def __init__(self, run, events, batches, versions, summary, datasets, rule_list=(), before=None):
+    def __init__(self, run, events, batches, versions, summary, datasets, before=None):
         self.run = run
         self.seq = run.last_seq
         self.before = before
         self.events = events
         self.summary = summary
         self.datasets = datasets
-        self.rule_list = rule_list
         self.window_start = max(window_end(run, before) - BATCH_WINDOW, 0)
         order = {}
         for event in events:
@@ -121,9 +120,8 @@ class RunPage:
             .values("dataset__name", "dataset__contract_id")
             .annotate(versions=Count("pk"), path=Max("path"))
         )
-        rules = rule_list(batches)
-        summary = MicroBatch.objects.summary(run.pk, rules)
-        return cls(run, events, batches, versions, summary, datasets, rules, before)
+        summary = MicroBatch.objects.summary(run.pk)
+        return cls(run, events, batches, versions, summary, datasets, before)
 
     @property
     def finished(self):
@@ -218,22 +216,10 @@ class RunPage:
     def totals(self):
         return self.summary["totals"]
 
-    @cached_property
+    @property
     def rules(self):
-        """Failures per rule over the run: what a rule is from one batch, its figures summed over all."""
-        rules = []
-        for rule, figures in zip(self.rule_list, self.summary["rules"], strict=False):
-            rules.append(
-                {
-                    "rule": rule.get("rule", ""),
-                    "column": rule.get("column") or "",
-                    "severity": rule.get("severity", ""),
-                    "note": rule.get("note") or "",
-                    "skipped": figures["measured"] if rule.get("skipped") else 0,
-                    **figures,
-                }
-            )
-        return rules
+        """Failures per rule over the run, from its rule results."""
+        return self.summary["rules"]
 
     def is_reject_dataset(self, contract_id):
         # The run's contract version governs its output; a dataset under another contract holds its rejects.
@@ -293,15 +279,6 @@ def named_by(events):
     for stream, (low, high) in ranges.items():
         named |= Q(stream=stream, batch_id__gte=low, batch_id__lte=high)
     return named
-
-
-def rule_list(batches):
-    """The rules a run's batches are measured by, from its newest batch that lists them (all list the same)."""
-    for batch in sorted(batches, key=lambda b: b.pk, reverse=True):
-        rules = (batch.metrics or {}).get("rules")
-        if rules:
-            return [r for r in rules if isinstance(r, dict)]
-    return []
 
 
 def human_duration(seconds):

@@ -18,6 +18,7 @@ PAGES = {
     "audit_checked",
     "audit_quarantined",
     "audit_batch_by_batch",
+    "audit_rule_history",
     "audit_reject_paths",
     "audit_not_ok",
     "audit_timeline",
