@@ -851,6 +851,7 @@ def pages_to_time(sizes, client):
 
     runs_deep = urlencode({"before": cursor_at(Run.objects.all(), "started_at", int(sizes.runs * 0.9))})
     versions_deep = urlencode({"before": cursor_at(output.versions.all(), "created_at", int(versions * 0.8))})
+    rule_key = output.contract.versions.get(version="0.1.0").rule_keys()[FAILING_RULE]
     pages = {
         "runs_first": Page(get("/runs/"), "runs list"),
         "runs_filtered": Page(get("/runs/?scenario=streaming-dq-rejects&status=warn"), "runs list"),
@@ -860,6 +861,8 @@ def pages_to_time(sizes, client):
         "run_detail_10": Page(get(small.get_absolute_url()), "run detail"),
         "dataset_first": Page(get(output.get_absolute_url()), "dataset history"),
         "dataset_deep": Page(get(f"{output.get_absolute_url()}?{versions_deep}"), "dataset history"),
+        "rule_page": Page(get(f"/contracts/{OUTPUT}/rules/{rule_key}/")),
+        "contract_page": Page(get(f"/contracts/{OUTPUT}/")),
     }
     # docs/audit.md as written, block after block in one namespace (each block finds what the ones
     # before it left); a timed run works on a copy, so a big answer is freed once measured.

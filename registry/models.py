@@ -595,6 +595,12 @@ class RuleResult(models.Model):
                 condition=models.Q(failed__gt=0),
                 name="ruleresult_dataset_failing",
             ),
+            # A rule's failures under a contract: its last failure, and when (under which version) failures started.
+            models.Index(
+                fields=["contract", "rule", "recorded_at"],
+                condition=models.Q(failed__gt=0),
+                name="ruleresult_contract_failing",
+            ),
             # A rule's worst batches.
             models.Index(
                 fields=["contract", "rule", "-failed"], condition=models.Q(failed__gt=0), name="ruleresult_worst"

@@ -4,9 +4,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from contracts.models import Contract
 from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
 from registry.presenters import RunPage
+from registry.trends import RulePage
 
 RUNS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 50
@@ -110,3 +112,12 @@ def dataset_detail(request, name):
         "registry/dataset_detail.html",
         {"dataset": dataset, "page": page, "versions": page.items},
     )
+
+
+@require_GET
+def rule_detail(request, contract_id, rule):
+    contract = get_object_or_404(Contract, contract_id=contract_id)
+    page = RulePage(contract, rule)
+    if page.latest is None:
+        raise Http404("This contract has no result of this rule.")
+    return render(request, "registry/rule_detail.html", {"contract": contract, "page": page})

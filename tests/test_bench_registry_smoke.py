@@ -14,6 +14,8 @@ PAGES = {
     "run_detail_10",
     "dataset_first",
     "dataset_deep",
+    "rule_page",
+    "contract_page",
     "audit_published",
     "audit_checked",
     "audit_quarantined",
