@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contracts.checks import RunType, Verdict, compile_contract, rule_keys, worst
+from registry import anomalies
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
 from registry.summary import batch_summary
@@ -65,6 +66,7 @@ class EventKind(models.TextChoices):
     BATCH = "batch"
     MILESTONE = "milestone"
     STOP_REQUESTED = "stop_requested"
+    ANOMALY = "anomaly"
     COMPLETE = "complete"
 
 
@@ -414,11 +416,20 @@ class Run(models.Model):
                     defaults={**fields, "run": self, "micro_batch": micro_batch},
                 )
             RuleResult.record(micro_batch, contract_version_id, output)
+            found = []
+            if (created or moved or changed) and micro_batch.row_count and contract_version_id:
+                found = watch(micro_batch, contract_version_id)
+                if any(a["severity"] == "error" for a in found) and micro_batch.status == BatchStatus.OK:
+                    # The contract asked for it: an anomaly of severity error counts against the batch.
+                    micro_batch.status = BatchStatus.WARN
+                    MicroBatch.objects.filter(pk=micro_batch.pk).update(status=micro_batch.status)
             if publish is not None:
                 publish()
             if created or moved or changed:
                 # A replay that changed nothing tells the page nothing new; one that did must show.
                 self.append_event(EventKind.BATCH, {**micro_batch.event_payload(), "replayed": not created})
+            for anomaly in found:
+                self.append_event(EventKind.ANOMALY, anomaly)
             if created or moved:
                 if micro_batch.row_count and not had_rows:
                     self.append_event(
@@ -673,6 +684,70 @@ def rule_result_fields(rules, document=None):
             }
         )
     return rows
+
+
+def watch(micro_batch, contract_version_id):
+    """The anomalies the batch's contract asks to watch for, found at this batch: event payloads.
+
+    Each series is the watched figure of the contract's last non-empty batches up to this one,
+    read from RuleResult through its (contract, rule, recorded_at) index: see registry/anomalies.py.
+    """
+    cv = ContractVersion.objects.only("document", "contract_id").get(pk=contract_version_id)
+    wanted = anomalies.settings_of(cv.document, settings.DC43_ANOMALY_DEFAULTS)
+    if not wanted:
+        return []
+    mine = list(micro_batch.rule_results.exclude(level="skipped").order_by("position"))
+    if not mine:
+        return []
+    found = []
+    for setting in wanted:
+        for result in watched_results(setting, mine):
+            size = max(int(setting["window"]) * 2 + 1, int(setting["order"]) + 1)
+            history = list(
+                RuleResult.objects.filter(
+                    contract_id=cv.contract_id,
+                    rule=result.rule,
+                    recorded_at__lte=result.recorded_at,
+                    batch__row_count__gt=0,
+                )
+                .order_by("-recorded_at")
+                .values_list("failed", "batch__row_count")[:size]
+            )
+            history.reverse()
+            if setting["metric"] == "rowCount":
+                series = [float(rows) for _, rows in history]
+            else:
+                series = [failed / rows for failed, rows in history]
+            anomaly = anomalies.latest_anomaly(series, setting)
+            if anomaly is None:
+                continue
+            found.append(
+                {
+                    "stream": micro_batch.stream,
+                    "batch_id": micro_batch.batch_id,
+                    "micro_batch": micro_batch.pk,
+                    "metric": setting["metric"],
+                    "rule": "" if setting["metric"] == "rowCount" else result.name,
+                    "column": result.column if setting["metric"] == "nullRate" else "",
+                    "value": anomaly.value,
+                    "lower": anomaly.lower,
+                    "upper": anomaly.upper,
+                    "strategy": anomaly.strategy,
+                    "severity": "error" if setting.get("severity") == "error" else "warning",
+                }
+            )
+    return found
+
+
+def watched_results(setting, results):
+    """The batch's results whose series a setting watches: one for rowCount (every rule sees the rows)."""
+    if setting["metric"] == "rowCount":
+        return results[:1]
+    if setting["metric"] == "nullRate":
+        picked = [r for r in results if r.kind == "not_null"]
+        return [r for r in picked if r.column == setting["column"]] if setting.get("column") else picked
+    picked = [r for r in results if r.level == "row"]
+    return [r for r in picked if r.name == setting["rule"]] if setting.get("rule") else picked
 
 
 LEGACY_DEFINITIONS = {}

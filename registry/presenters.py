@@ -23,7 +23,14 @@ from registry.models import (
     Verdict,
 )
 
-TIMELINE_KINDS = {EventKind.STARTED, EventKind.GATE, EventKind.MILESTONE, EventKind.STOP_REQUESTED, EventKind.COMPLETE}
+TIMELINE_KINDS = {
+    EventKind.STARTED,
+    EventKind.GATE,
+    EventKind.MILESTONE,
+    EventKind.ANOMALY,
+    EventKind.STOP_REQUESTED,
+    EventKind.COMPLETE,
+}
 CHART_BATCHES = 60
 STOPPING_DETAIL = "the batch in flight finishes and is recorded, then the run ends"
 BATCH_WINDOW = (
@@ -89,7 +96,12 @@ class RunPage:
         self.batches = sorted(
             (b for b in batches if (b.stream, b.batch_id) in order), key=lambda b: order[(b.stream, b.batch_id)]
         )
+        flagged = {}
+        for event in events:
+            if event.kind == EventKind.ANOMALY:
+                flagged.setdefault(event_batch_key(event), []).append(anomaly_label(event.payload))
         for batch in self.batches:
+            batch.anomalies = flagged.get((batch.stream, batch.batch_id), [])
             rules = (batch.metrics or {}).get("rules") or []
             batch.failing_rules = [r for r in rules if r.get("failed")]
             batch.duration_ms = int((batch.finished_at - batch.started_at).total_seconds() * 1000)
@@ -316,11 +328,32 @@ def timeline_entry(event):
         milestone = payload.get("milestone", "")
         status = Verdict.WARN if milestone == "first_quarantine" else Verdict.OK
         return TimelineEntry(event.seq, "milestone", status, payload.get("text", ""), at)
+    if event.kind == EventKind.ANOMALY:
+        status = Verdict.WARN if payload.get("severity") == "error" else "anomaly"
+        title = f"Anomaly in batch {payload.get('batch_id')}: {anomaly_label(payload)}"
+        return TimelineEntry(event.seq, "anomaly", status, title, at, anomaly_detail(payload))
     if event.kind == EventKind.STOP_REQUESTED:
         by = payload.get("by") or "someone"
         return TimelineEntry(event.seq, "stop", "stopping", f"Stop requested by {by}", at, STOPPING_DETAIL)
     status = payload.get("status", "")
     return TimelineEntry(event.seq, "complete", status, f"Run ended {status}", at, payload.get("reason", ""))
+
+
+def anomaly_label(payload):
+    """What was watched: `rowCount`, `failureRate of value.required`, `nullRate of value`."""
+    metric = payload.get("metric", "")
+    subject = payload.get("column") if metric == "nullRate" else payload.get("rule")
+    return f"{metric} of {subject}" if subject else metric
+
+
+def anomaly_detail(payload):
+    """The value, the band it left and the strategy that drew the band, so a person can see why it fired."""
+
+    def number(value):
+        return "—" if value is None else f"{value:.4g}"
+
+    band = f"{number(payload.get('lower'))} .. {number(payload.get('upper'))}"
+    return f"value {number(payload.get('value'))} outside {band} ({payload.get('strategy')}, {payload.get('severity')})"
 
 
 def batch_chart(batches, width=600, height=140, pad=24):
