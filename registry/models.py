@@ -24,9 +24,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contracts.checks import RunType, Verdict, compile_contract, rule_keys, worst
-from registry import anomalies
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
+from registry import anomalies
 from registry.summary import batch_summary
 from registry.wakeups import notify
 
