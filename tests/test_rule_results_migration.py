@@ -11,8 +11,8 @@ from contracts.checks import compile_contract, rule_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("registry", "0010_rule_result")]
-AFTER = [("registry", "0011_rule_results_from_metrics")]
+BEFORE = [("registry", "0011_rule_result")]
+AFTER = [("registry", "0012_rule_results_from_metrics")]
 
 
 def old_rules(failed):

@@ -55,6 +55,6 @@ def fill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("registry", "0010_rule_result"), ("contracts", "0004_identifiers")]
+    dependencies = [("registry", "0011_rule_result"), ("contracts", "0004_identifiers")]
     # Going back drops the table (0010's reverse), so nothing needs undoing here.
     operations = [migrations.RunPython(fill, migrations.RunPython.noop)]

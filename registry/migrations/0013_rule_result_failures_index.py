@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("contracts", "0004_identifiers"),
-        ("registry", "0011_rule_results_from_metrics"),
+        ("registry", "0012_rule_results_from_metrics"),
     ]
 
     operations = [
