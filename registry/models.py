@@ -722,8 +722,9 @@ class RuleResult(models.Model):
     rule reads one index range.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rule_results")
-    batch = models.ForeignKey(MicroBatch, on_delete=models.CASCADE, related_name="rule_results")
+    # No index of their own: (run, rule) and (batch, rule) below start with them.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rule_results", db_index=False)
+    batch = models.ForeignKey(MicroBatch, on_delete=models.CASCADE, related_name="rule_results", db_index=False)
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_results")
     contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     contract_version = models.ForeignKey(
@@ -751,8 +752,15 @@ class RuleResult(models.Model):
         ordering = ["batch", "position"]
         constraints = [models.UniqueConstraint(fields=["batch", "rule"], name="unique_batch_rule")]
         indexes = [
-            # A run's figures per rule (its page, its summary).
+            # A run's figures per rule (its page, its summary): how many batches measured each rule...
             models.Index(fields=["run", "rule"], name="ruleresult_run_rule"),
+            # ... and what failed: a long run's few failures, read without its many passes.
+            models.Index(
+                fields=["run", "rule"],
+                include=["failed", "verdict", "level", "name", "batch"],
+                condition=models.Q(failed__gt=0) | ~models.Q(verdict="ok"),
+                name="ruleresult_run_failing",
+            ),
             # A rule's history under a contract: the rule page, the contract page's trends.
             models.Index(fields=["contract", "rule", "-recorded_at"], name="ruleresult_contract_rule"),
             # The audit's "how often did this rule fail on this dataset, since when": failures only.

@@ -6,13 +6,13 @@ figures, is still read from the batches' metrics, as a key of a JSON field.
 """
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Min, Q, Subquery, Sum
 
 from contracts.checks import ROW, SKIPPED, Verdict
 
 
 def batch_summary(batches, results):
-    """Sums over every batch of a run, in four queries whatever its size.
+    """Sums over every batch of a run, in six queries whatever its size.
 
     `batches` are the run's MicroBatch rows and `results` its RuleResult rows, as querysets.
 
@@ -34,36 +34,51 @@ def batch_summary(batches, results):
         "first_rejected": totals["first_rejected"]
     }
     results = results.order_by()
-    rules = [
-        {
-            "rule": figures["name"],
-            "key": figures["rule"],
-            "column": figures["column"],
-            "severity": figures["severity"],
-            "note": figures["skip_note"] or figures["rule_note"] or "",
-            "failed": figures["failed_rows"] or 0,
-            "batches_failing": figures["batches_failing"],
-            "measured": figures["measured"],
-            "skipped": figures["measured"] if figures["level"] == SKIPPED else 0,
-            "verdict": Verdict.BLOCK if figures["blocks"] else Verdict.WARN if figures["warns"] else Verdict.OK,
-        }
-        for figures in results.values("rule", "name", "column", "severity", "level")
+    # Three small reads instead of one big grouping: what each rule is (from the newest batch, whose
+    # results list every rule of the run's contract version), how many batches measured it (the
+    # (run, rule) index alone), and what failed (the index of failing results only).
+    newest = batches.order_by("-stream", "-batch_id").values("pk")[:1]
+    described = results.filter(batch=Subquery(newest)).values(
+        "rule", "name", "column", "severity", "level", "note", "skipped_reason", "position"
+    )
+    measured = dict(results.values("rule").annotate(n=Count("*")).values_list("rule", "n"))
+    failures = {
+        f["rule"]: f
+        for f in results.filter(Q(failed__gt=0) | ~Q(verdict=Verdict.OK))
+        .values("rule")
         .annotate(
-            first=Min("position"),
             failed_rows=Sum("failed"),  # not `failed`: the filters beside it must read the column, not its sum
-            batches_failing=Count("id", filter=Q(failed__gt=0)),
-            measured=Count("id"),
-            blocks=Count("id", filter=Q(verdict=Verdict.BLOCK)),
-            warns=Count("id", filter=Q(verdict=Verdict.WARN)),
-            rule_note=Max("note"),
-            skip_note=Max("skipped_reason"),
+            batches_failing=Count("batch", filter=Q(failed__gt=0)),
+            blocks=Count("batch", filter=Q(verdict=Verdict.BLOCK)),
+            warns=Count("batch", filter=Q(verdict=Verdict.WARN)),
         )
-        .order_by("first", "rule")
-    ]
+    }
+    rules = []
+    for rule in sorted(described, key=lambda r: (r["position"], r["rule"])):
+        failed = failures.get(rule["rule"], {})
+        count = measured.get(rule["rule"], 0)
+        rules.append(
+            {
+                "rule": rule["name"],
+                "key": rule["rule"],
+                "column": rule["column"],
+                "severity": rule["severity"],
+                "note": rule["skipped_reason"] or rule["note"] or "",
+                "failed": failed.get("failed_rows") or 0,
+                "batches_failing": failed.get("batches_failing", 0),
+                "measured": count,
+                "skipped": count if rule["level"] == SKIPPED else 0,
+                "verdict": Verdict.BLOCK
+                if failed.get("blocks")
+                else Verdict.WARN
+                if failed.get("warns")
+                else Verdict.OK,
+            }
+        )
     # The reasons a quarantined row carries are the row-level rules it broke, counted in the batches that routed rows.
     reasons = [
         (r["name"], r["rows"])
-        for r in results.filter(level=ROW, failed__gt=0, batch__rejected_rows__gt=0)
+        for r in results.filter(failed__gt=0, level=ROW, batch__rejected_rows__gt=0)
         .values("name")
         .annotate(rows=Sum("failed"))
         .order_by("-rows", "name")

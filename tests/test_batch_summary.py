@@ -111,8 +111,8 @@ def figures(rule):
     return {k: rule[k] for k in ("failed", "batches_failing", "measured", "verdict")}
 
 
-def test_totals_rules_reasons_and_sample_cost_four_queries_whatever_the_run(run, django_assert_num_queries):
-    with django_assert_num_queries(4):
+def test_totals_rules_reasons_and_sample_cost_six_queries_whatever_the_run(run, django_assert_num_queries):
+    with django_assert_num_queries(6):
         summary = MicroBatch.objects.summary(run.pk)
     assert summary["totals"] == {
         "batches": 5,

@@ -166,7 +166,7 @@ def test_the_page_costs_the_same_queries_for_5_or_500_batches(client, viewer, dj
 def test_the_page_renders_within_a_fixed_query_budget(client, viewer, django_assert_max_num_queries):
     run = big_run(500)
     client.force_login(viewer)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(13):
         page(client, run)
 
 
