@@ -5,25 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contracts', '0004_identifiers'),
-        ('registry', '0014_runevent_anomaly'),
+        ("contracts", "0004_identifiers"),
+        ("registry", "0014_runevent_anomaly"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='ruleresult',
-            name='batch',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='rule_results', to='registry.microbatch'),
+            model_name="ruleresult",
+            name="batch",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="rule_results",
+                to="registry.microbatch",
+            ),
         ),
         migrations.AlterField(
-            model_name='ruleresult',
-            name='run',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='rule_results', to='registry.run'),
+            model_name="ruleresult",
+            name="run",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="rule_results",
+                to="registry.run",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ruleresult',
-            index=models.Index(condition=models.Q(('failed__gt', 0), models.Q(('verdict', 'ok'), _negated=True), _connector='OR'), fields=['run', 'rule'], include=('failed', 'verdict', 'level', 'name', 'batch'), name='ruleresult_run_failing'),
+            model_name="ruleresult",
+            index=models.Index(
+                condition=models.Q(("failed__gt", 0), models.Q(("verdict", "ok"), _negated=True), _connector="OR"),
+                fields=["run", "rule"],
+                include=("failed", "verdict", "level", "name", "batch"),
+                name="ruleresult_run_failing",
+            ),
         ),
     ]
