@@ -80,6 +80,9 @@ RUN_COLUMNS = (
     "mode",
     "stop_requested_by",
     "checkpoint",
+    "restart_cause",
+    "spark_master",
+    "spark_app_id",
 )
 BATCH_COLUMNS = (
     "id",
@@ -537,6 +540,9 @@ class Generator:
                 gate,
                 len(events),
                 "window",
+                "",
+                "",
+                "",
                 "",
                 "",
             ),
