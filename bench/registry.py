@@ -1,4 +1,5 @@
-"""Registry at scale: the run, dataset and audit pages over 100k runs, 2M micro-batches and 1M dataset versions.
+"""Registry at scale: the run, dataset, rule and audit pages over 100k runs, 2M micro-batches (6M rule results)
+and 1M dataset versions.
 
 python bench/registry.py [--smoke] [--database-url URL] [--regenerate] [--rounds N]
 
@@ -28,11 +29,19 @@ from common import ROOT, Results, parser, setup_django, table
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dc43_bench"
 TARGET_MS = 150.0
+RULE_TARGET_MS = 50.0  # a rule's history (its page, the audit's per-rule question) over 6M rule results
+RULE_PAGES = ("rule_page", "audit_rule_history")
 BIG_RUN = uuid.UUID("0b16b16b-0000-4000-8000-00000000b16b")  # the run with 10k batches
-DATA_VERSION = "dc43-bench-registry-2"  # the big run's owner_host: data of another generator is made again
+DATA_VERSION = "dc43-bench-registry-3"  # the big run's owner_host: data of another generator is made again
 TIME_BUDGET_S = 20.0  # per page: slow pages get fewer rounds (at least MIN_SAMPLES) so the script ends
 MIN_SAMPLES = 3
-BIG_TABLES = ("registry_run", "registry_microbatch", "registry_datasetversion", "registry_runevent")
+BIG_TABLES = (
+    "registry_run",
+    "registry_microbatch",
+    "registry_datasetversion",
+    "registry_runevent",
+    "registry_ruleresult",
+)
 OUTPUT, REJECTS = "demo.streaming.events_processed", "demo.streaming.events_rejects"
 
 
@@ -71,6 +80,9 @@ RUN_COLUMNS = (
     "mode",
     "stop_requested_by",
     "checkpoint",
+    "restart_cause",
+    "spark_master",
+    "spark_app_id",
 )
 BATCH_COLUMNS = (
     "id",
@@ -101,12 +113,33 @@ VERSION_COLUMNS = (
     "created_at",
 )
 EVENT_COLUMNS = ("id", "run_id", "seq", "kind", "payload", "created_at")
+RESULT_COLUMNS = (
+    "id",
+    "run_id",
+    "batch_id",
+    "dataset_id",
+    "contract_id",
+    "contract_version_id",
+    "rule",
+    "name",
+    "position",
+    "column",
+    "kind",
+    "level",
+    "failed",
+    "measured",
+    "threshold",
+    "unit",
+    "verdict",
+    "severity",
+    "skipped_reason",
+    "note",
+    "recorded_at",
+)
 
-RULES = [  # the demo output contract's rules, as BatchChecks records them (name, kind, column)
-    ("timestamp.required", "not_null", "timestamp"),
+RULES = [  # three of the demo output contract's rules, as BatchChecks records them (name, kind, column)
     ("value.required", "not_null", "value"),
     ("value.mustBeGreaterOrEqualTo", "compare", "value"),
-    ("quality_flag.required", "not_null", "quality_flag"),
     ("quality_flag.enum", "in_set", "quality_flag"),
 ]
 FAILING_RULE = "value.mustBeGreaterOrEqualTo"
@@ -162,6 +195,40 @@ class Generator:
         self.batch_pk = 0
         self.version_pk = 0
         self.event_pk = 0
+        self.result_pk = 0
+
+    def results(self, sink, hex_id, batch_pk, failed, verdict, at):
+        """The batch's RuleResult rows, as Run.record_batch writes them."""
+        ids = self.ids
+        for position, (name, kind, column) in enumerate(RULES):
+            bad = failed if name == FAILING_RULE else 0
+            self.result_pk += 1
+            sink.add(
+                "results",
+                (
+                    self.result_pk,
+                    hex_id,
+                    batch_pk,
+                    ids["output_dataset"],
+                    ids["output_contract"],
+                    ids["output_cv"],
+                    ids["rule_keys"][name],
+                    name,
+                    position,
+                    column,
+                    kind,
+                    "row",
+                    bad,
+                    bad,
+                    "0" if kind == "compare" else "null",
+                    "rows",
+                    verdict if bad else "ok",
+                    "error",
+                    "",
+                    "",
+                    at,
+                ),
+            )
 
     def plan(self):
         rng, sizes = self.rng, self.sizes
@@ -348,6 +415,7 @@ class Generator:
             progress = (
                 f'{{"processed_rows_per_second": {rows / duration:.2f}, "duration_ms": {round(duration * 1000)}}}'
             )
+            self.results(sink, hex_id, pk, violations, "block" if status == "block" else "warn", end_s)
             sink.add(
                 "batches",
                 (
@@ -474,6 +542,9 @@ class Generator:
                 "window",
                 "",
                 "",
+                "",
+                "",
+                "",
             ),
         )
         for seq, (kind, payload, at) in enumerate(events, start=1):
@@ -486,8 +557,9 @@ TABLES = {
     "batches": ("registry_microbatch", BATCH_COLUMNS),
     "versions": ("registry_datasetversion", VERSION_COLUMNS),
     "events": ("registry_runevent", EVENT_COLUMNS),
+    "results": ("registry_ruleresult", RESULT_COLUMNS),
 }
-LOAD_ORDER = ("runs", "batches", "versions", "events")
+LOAD_ORDER = ("runs", "batches", "results", "versions", "events")
 
 
 def copy_text(value):
@@ -498,6 +570,10 @@ def copy_text(value):
             return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
         return value
     return str(value)
+
+
+def quoted(columns):
+    return ", ".join(f'"{c}"' for c in columns)  # `column` is a reserved word
 
 
 class CopySink:
@@ -521,7 +597,7 @@ class CopySink:
             conn.execute("SET session_replication_role = replica")
             conn.execute("SET TIME ZONE 'UTC'")
             conn.execute("SET synchronous_commit = off")
-            copy = conn.cursor().copy(f"COPY {db_table} ({', '.join(columns)}) FROM STDIN")
+            copy = conn.cursor().copy(f"COPY {db_table} ({quoted(columns)}) FROM STDIN")
             self.copies[name] = self.open.enter_context(copy)
             self.buffers[name], self.sizes[name] = [], 0
 
@@ -562,7 +638,7 @@ class InsertSink:
         with transaction.atomic(), connection.cursor() as cursor:
             for name in LOAD_ORDER:
                 db_table, columns = TABLES[name]
-                sql = f"INSERT INTO {db_table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+                sql = f"INSERT INTO {db_table} ({quoted(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
                 rows = self.rows[name]
                 for start in range(0, len(rows), 5000):
                     cursor.executemany(sql, rows[start : start + 5000])
@@ -607,7 +683,7 @@ def holds_expected_data(sizes):
     from registry.models import Run
 
     have = registry_size()
-    want = {"runs": sizes.runs, "batches": sizes.batches, "versions": sizes.versions}
+    want = {"runs": sizes.runs, "batches": sizes.batches, "versions": sizes.versions, "results": 3 * sizes.batches}
     if any(have[k] != v for k, v in want.items()) or not have["events"]:
         return False, have
     big = Run.objects.filter(pk=BIG_RUN).first()
@@ -627,7 +703,7 @@ def wipe():
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "TRUNCATE registry_runevent, registry_datasetversion, registry_microbatch, registry_run "
+                "TRUNCATE registry_runevent, registry_ruleresult, registry_datasetversion, registry_microbatch, registry_run "
                 "RESTART IDENTITY CASCADE"
             )
         else:
@@ -656,6 +732,8 @@ def reference_rows():
         users.append(user.pk)
     return {
         "output_cv": output_cv.pk,
+        "output_contract": output_cv.contract_id,
+        "rule_keys": output_cv.rule_keys(),
         "rejects_cv": rejects_cv.pk,
         "output_dataset": output.pk,
         "rejects_dataset": rejects.pk,
@@ -668,7 +746,7 @@ def generate(sizes):
     from django.db import connection
     from django.utils import timezone
 
-    from registry.models import DatasetVersion, MicroBatch, RunEvent
+    from registry.models import DatasetVersion, MicroBatch, RuleResult, RunEvent
 
     wipe()
     ids = reference_rows()
@@ -682,7 +760,7 @@ def generate(sizes):
     sink.close()
     loaded = time.perf_counter() - clock
     with connection.cursor() as cursor:
-        for sql in connection.ops.sequence_reset_sql(no_style(), [MicroBatch, DatasetVersion, RunEvent]):
+        for sql in connection.ops.sequence_reset_sql(no_style(), [MicroBatch, DatasetVersion, RunEvent, RuleResult]):
             cursor.execute(sql)
         if connection.vendor == "postgresql":
             check_integrity(cursor)
@@ -703,6 +781,7 @@ def check_integrity(cursor):
         ("registry_datasetversion", "run_id", "registry_run"),
         ("registry_datasetversion", "micro_batch_id", "registry_microbatch"),
         ("registry_runevent", "run_id", "registry_run"),
+        ("registry_ruleresult", "batch_id", "registry_microbatch"),
     ]
     for child, column, parent in checks:
         cursor.execute(
@@ -733,6 +812,7 @@ AUDIT_NAMES = [
     "audit_checked",
     "audit_quarantined",
     "audit_batch_by_batch",
+    "audit_rule_history",
     "audit_reject_paths",
     "audit_not_ok",
     "audit_timeline",
@@ -777,6 +857,7 @@ def pages_to_time(sizes, client):
 
     runs_deep = urlencode({"before": cursor_at(Run.objects.all(), "started_at", int(sizes.runs * 0.9))})
     versions_deep = urlencode({"before": cursor_at(output.versions.all(), "created_at", int(versions * 0.8))})
+    rule_key = output.contract.versions.get(version="0.1.0").rule_keys()[FAILING_RULE]
     pages = {
         "runs_first": Page(get("/runs/"), "runs list"),
         "runs_filtered": Page(get("/runs/?scenario=streaming-dq-rejects&status=warn"), "runs list"),
@@ -786,6 +867,8 @@ def pages_to_time(sizes, client):
         "run_detail_10": Page(get(small.get_absolute_url()), "run detail"),
         "dataset_first": Page(get(output.get_absolute_url()), "dataset history"),
         "dataset_deep": Page(get(f"{output.get_absolute_url()}?{versions_deep}"), "dataset history"),
+        "rule_page": Page(get(f"/contracts/{OUTPUT}/rules/{rule_key}/")),
+        "contract_page": Page(get(f"/contracts/{OUTPUT}/")),
     }
     # docs/audit.md as written, block after block in one namespace (each block finds what the ones
     # before it left); a timed run works on a copy, so a big answer is freed once measured.
@@ -916,6 +999,7 @@ def report(pages, results):
     rows = []
     for name, page in pages.items():
         p50, p95 = statistics.median(page.samples), percentile(page.samples, 0.95)
+        target = RULE_TARGET_MS if name in RULE_PAGES else TARGET_MS
         rows.append(
             [
                 name,
@@ -923,11 +1007,12 @@ def report(pages, results):
                 f"{p95:.1f}",
                 str(len(page.samples)),
                 str(len(page.queries)),
-                "met" if p95 <= TARGET_MS else "MISSED",
+                f"{target:.0f}",
+                "met" if p95 <= target else "MISSED",
             ]
         )
-        results.at_most(f"{name}_p95_ms", p95, TARGET_MS)
-    print(table(["page", "p50 ms", "p95 ms", "n", "queries", f"p95 <= {TARGET_MS:.0f} ms"], rows))
+        results.at_most(f"{name}_p95_ms", p95, target)
+    print(table(["page", "p50 ms", "p95 ms", "n", "queries", "target ms", "p95 <= target"], rows))
     constant = True
     print("\nqueries per request within each group of pages (must not grow with the data behind them):")
     for group in dict.fromkeys(p.group for p in pages.values() if p.group):

@@ -20,6 +20,8 @@ from contracts.rules import (
     accepts,
     compile_contract,
     normalise_severity,
+    rule_key,
+    rule_keys,
     zero_tolerance,
 )
 from contracts.schema_gate import Difference, compare_schema, normalise_type, type_matches
@@ -66,6 +68,8 @@ __all__ = [
     "judge",
     "normalise_severity",
     "normalise_type",
+    "rule_key",
+    "rule_keys",
     "rule_verdict",
     "type_matches",
     "worst",

@@ -9,6 +9,7 @@ from django.urls import reverse
 from contracts import odcs
 from contracts.diff import diff_documents
 from contracts.identifiers import validate_identifier
+from contracts.rules import compile_contract, rule_keys
 from contracts.semver import NotSemver, bump_between, bump_rank
 
 
@@ -328,3 +329,7 @@ class ForcedVersion(models.Model):
     @property
     def forced_by_label(self):
         return self.forced_by.get_username() if self.forced_by_id else f"the operator ({self.via})"
+    def rule_keys(self):
+        """{rule name: the rule's key across versions} (`contracts.rules.rule_key`), for the audit's rule questions."""
+        compiled = compile_contract(self.document)
+        return dict(zip([rule.name for rule in compiled.rules], rule_keys(compiled.rules), strict=True))

@@ -6,6 +6,9 @@ One module on purpose: the ODCS quality forms (v3.0 `rule`, v3.1 `metric`, dc43'
 all funnel into the same few Rule kinds here, and that mapping reads best in one place.
 """
 
+import hashlib
+import json
+import re
 from dataclasses import dataclass, field, replace
 
 from contracts.odcs import OPERATORS
@@ -381,6 +384,44 @@ def _metric_rule(metric, item, column, arguments, unit, label, prefix, base, ski
     kind = {"nullValues": "null_values", "missingValues": "missing_values", "invalidValues": "invalid_values"}[metric]
     level = ROW if zero_tolerance(base["operator"], base["threshold"], unit) else METRIC
     return Rule(name=name, kind=kind, level=level, column=column, unit=unit, params=params, **base)
+
+
+# --- naming across versions ---------------------------------------------------------------------
+
+# What a rule checks: two rules that agree on these check the same thing, whatever their name,
+# severity, description or place in the document.
+DEFINITION_FIELDS = ("kind", "column", "columns", "operator", "threshold", "unit", "params")
+
+
+def rule_key(rule):
+    """A rule's name across contract versions: `<column or table>.<kind>.<10 hex digits>`.
+
+    The digits are the start of the sha256 of the rule's definition (`DEFINITION_FIELDS`, as
+    sorted JSON), so an unchanged rule keeps its key from one version to the next and a changed
+    threshold or column makes a new one. A skipped rule checks nothing: its name and note stand
+    for it. Stored rule results are keyed by it: never change how it is computed.
+    """
+    if rule.level == SKIPPED:
+        definition = {"kind": rule.kind, "column": rule.column, "name": rule.name, "note": rule.note}
+    else:
+        definition = {name: getattr(rule, name) for name in DEFINITION_FIELDS}
+        definition["columns"] = list(definition["columns"])
+    text = json.dumps(definition, sort_keys=True, default=str, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    subject = re.sub(r"[^A-Za-z0-9_.-]", "_", rule.column or "table")
+    return f"{subject}.{rule.kind}.{digest}"
+
+
+def rule_keys(rules):
+    """The key of each rule; a rule that repeats an earlier one's definition gets `.2`, `.3`... after it."""
+    keys, seen = [], set()
+    for rule in rules:
+        key, base, n = rule_key(rule), rule_key(rule), 2
+        while key in seen:
+            key, n = f"{base}.{n}", n + 1
+        seen.add(key)
+        keys.append(key)
+    return keys
 
 
 # --- comparing ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from django.db import models
 
-from contracts.rules import PREDICATE_KINDS, ROW, SKIPPED, accepts
+from contracts.rules import PREDICATE_KINDS, ROW, SKIPPED, accepts, rule_keys
 
 
 class Verdict(models.TextChoices):
@@ -49,6 +49,9 @@ class RuleResult:
     severity: str
     skipped: bool = False
     note: str = ""
+    key: str = ""  # the rule's name across contract versions (`contracts.rules.rule_key`)
+    threshold: object = None
+    unit: str = "rows"
 
     def as_dict(self):
         return asdict(self)
@@ -100,13 +103,13 @@ def judge(compiled, measured, run_type=ENFORCE):
     """
     rows = int(measured.get("rows") or 0)
     results = []
-    for rule in compiled.rules:
-        results.append(_judge_rule(rule, measured.get(rule.name), rows, run_type))
+    for rule, key in zip(compiled.rules, rule_keys(compiled.rules), strict=True):
+        results.append(_judge_rule(rule, measured.get(rule.name), rows, run_type, key))
     verdict = worst(r.verdict for r in results)
     return BatchVerdict(rows, int(measured.get("violations") or 0), verdict, results, run_type)
 
 
-def _judge_rule(rule, raw, rows, run_type):
+def _judge_rule(rule, raw, rows, run_type, key=""):
     def result(failed, value, passed, note, **extra):
         verdict = OK if extra.get("skipped") else rule_verdict(rule, passed, run_type)
         return RuleResult(
@@ -120,6 +123,9 @@ def _judge_rule(rule, raw, rows, run_type):
             verdict,
             rule.severity,
             note=note,
+            key=key,
+            threshold=rule.threshold,
+            unit=rule.unit,
             **extra,
         )
 

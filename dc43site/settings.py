@@ -362,6 +362,12 @@ DC43_LIVE_POLL_SECONDS = envfloat("DC43_LIVE_POLL_SECONDS", 10.0 if REDIS_URL el
 DC43_REJECT_SAMPLE_SIZE = envint("DC43_REJECT_SAMPLE_SIZE", 5)
 if DC43_REJECT_SAMPLE_SIZE < 0:
     raise ImproperlyConfigured(f"DC43_REJECT_SAMPLE_SIZE must be 0 or more, got {DC43_REJECT_SAMPLE_SIZE}")
+# The parameters an anomaly setting of a contract (`dc43.anomaly`) leaves out: see registry/anomalies.py.
+DC43_ANOMALY_DEFAULTS = {
+    "sigmas": envfloat("DC43_ANOMALY_SIGMAS", 3.0),
+    "window": envint("DC43_ANOMALY_WINDOW", 20),
+    "min_points": envint("DC43_ANOMALY_MIN_POINTS", 5),
+}
 # A pipeline's transform must be a function of one of these modules (comma-separated): they are ours,
 # so a pipeline typed in the admin can never run arbitrary code.
 DC43_TRANSFORM_MODULES = envlist("DC43_TRANSFORM_MODULES", ["pipelines.transforms"])

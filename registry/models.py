@@ -6,10 +6,11 @@ shows them read-only, and only the verbs below change them.
 Why one module of this size: the verbs that change a run (log, stage, record_batch, finish)
 share one transaction discipline (sequence numbers written with the rows they describe), and
 reading them side by side is how that discipline is kept. Everything else has a module of its
-own: wake-ups (wakeups.py), lineage (lineage.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
+own: wake-ups (wakeups.py), lineage (lineage.py), the run summary (summary.py), pipelines (pipelines.py).
 """
 
 import os
+import re
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,10 +23,10 @@ from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
-from contracts.checks import RunType, Verdict, worst
+from contracts.checks import RunType, Verdict, compile_contract, rule_keys, worst
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
-from registry import lineage
+from registry import anomalies, lineage
 from registry.summary import batch_summary
 from registry.wakeups import notify
 
@@ -71,6 +72,7 @@ class EventKind(models.TextChoices):
     BATCH = "batch"
     MILESTONE = "milestone"
     STOP_REQUESTED = "stop_requested"
+    ANOMALY = "anomaly"
     COMPLETE = "complete"
     REQUEUED = "requeued"
 
@@ -555,8 +557,9 @@ class Run(models.Model):
         `batch` holds MicroBatch fields (batch_id, status, counts, metrics...), `slices` the
         DatasetVersion fields of each slice written. `publish` runs inside the transaction, after
         the rows are saved and before the commit, to move the slices into place: when it fails,
-        nothing is recorded. A replayed batch (same run, stream and batch_id) updates the same
-        rows and appends no second event. With a `slice_key` in `batch` the batch is found by
+        nothing is recorded. The batch's rule results (`metrics["rules"]`) become `RuleResult`
+        rows in the same transaction. A replayed batch (same run, stream and batch_id) updates the
+        same rows, replaces its rule results, and appends no second event. With a `slice_key` in `batch` the batch is found by
         (slice_key, stream, batch_id): replayed by a new run, it moves to that run with its dataset
         versions, `replaced_run` naming the run that recorded it first, and is counted once.
         Raises RunFinished when the run is no longer running. Returns (micro_batch, created here).
@@ -569,7 +572,9 @@ class Run(models.Model):
         key.update(stream=stream, batch_id=batch_id)
         with transaction.atomic():
             # Locks the run row for the batch: a run finished meanwhile (a sweep, a stop) takes no more batches.
-            status = Run.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
+            status, contract_version_id = Run.objects.select_for_update().filter(pk=self.pk).values_list(
+                "status", "contract_version_id"
+            ).first() or (None, None)
             if status != RunStatus.RUNNING:
                 raise RunFinished(f"run {self.pk} is {status}: batch {batch_id} is not recorded")
             earlier = MicroBatch.objects.filter(run=self, stream=stream).exclude(batch_id=batch_id)
@@ -586,18 +591,32 @@ class Run(models.Model):
                 getattr(found, f) != getattr(micro_batch, f)
                 for f in ("status", "row_count", "violations", "rejected_rows")
             )
+            output = None
             for fields in slices:
                 fields = dict(fields)
+                dataset = fields.pop("dataset")
+                if output is None and getattr(fields.get("contract_version"), "pk", None) == contract_version_id:
+                    output = dataset
                 DatasetVersion.objects.update_or_create(
-                    dataset=fields.pop("dataset"),
+                    dataset=dataset,
                     version=fields.pop("version"),
                     defaults={**fields, "run": self, "micro_batch": micro_batch},
                 )
+            RuleResult.record(micro_batch, contract_version_id, output)
+            found = []
+            if (created or moved or changed) and micro_batch.row_count and contract_version_id:
+                found = watch(micro_batch, contract_version_id)
+                if any(a["severity"] == "error" for a in found) and micro_batch.status == BatchStatus.OK:
+                    # The contract asked for it: an anomaly of severity error counts against the batch.
+                    micro_batch.status = BatchStatus.WARN
+                    MicroBatch.objects.filter(pk=micro_batch.pk).update(status=micro_batch.status)
             if publish is not None:
                 publish()
             if created or moved or changed:
                 # A replay that changed nothing tells the page nothing new; one that did must show.
                 self.append_event(EventKind.BATCH, {**micro_batch.event_payload(), "replayed": not created})
+            for anomaly in found:
+                self.append_event(EventKind.ANOMALY, anomaly)
             if created or moved:
                 if micro_batch.row_count and not had_rows:
                     self.append_event(
@@ -634,9 +653,9 @@ class MicroBatchQuerySet(models.QuerySet):
         """A run's batches in the order Spark ran them."""
         return self.filter(run_id=run_id).order_by("stream", "batch_id")
 
-    def summary(self, run_id, rules=()):
+    def summary(self, run_id):
         """A run's totals, per-rule figures, quarantine reasons and reject sample: see `batch_summary`."""
-        return batch_summary(self, run_id, rules)
+        return batch_summary(self.filter(run_id=run_id), RuleResult.objects.filter(run_id=run_id))
 
 
 class MicroBatch(models.Model):
@@ -703,6 +722,250 @@ class MicroBatch(models.Model):
             "rejected": self.rejected_rows,
             "micro_batch": self.pk,
         }
+
+
+class RuleResultQuerySet(models.QuerySet):
+    def failing(self):
+        return self.filter(failed__gt=0)
+
+    def of_rule(self, rule, dataset=None, contract=None):
+        """One rule's results, on a dataset (by name or row) or under a contract (by id or row)."""
+        results = self.filter(rule=rule)
+        # A name is looked up in a subquery, not a join: the database then knows which range of the
+        # (dataset or contract, rule, recorded_at) index to read, in its order.
+        if isinstance(dataset, str):
+            dataset = models.Subquery(Dataset.objects.filter(name=dataset).values("pk")[:1])
+        if dataset is not None:
+            results = results.filter(dataset=dataset)
+        if isinstance(contract, str):
+            contract = models.Subquery(Contract.objects.filter(contract_id=contract).values("pk")[:1])
+        if contract is not None:
+            results = results.filter(contract=contract)
+        return results
+
+
+class RuleResult(models.Model):
+    """One rule's result on one micro-batch: `MicroBatch.metrics["rules"]` as rows, for the ORM to add up.
+
+    `rule` is the rule's key across contract versions (`contracts.rules.rule_key`: column, kind and
+    a digest of the definition), so "how often did this rule fail this month" is one query even
+    when the contract moved on meanwhile; `name` is what the version called it (the word a
+    quarantined row carries). Written by `Run.record_batch` in the batch's transaction; a replay
+    replaces them. `contract` repeats `contract_version.contract` so a contract's history of one
+    rule reads one index range.
+    """
+
+    # No index of their own: (run, rule) and (batch, rule) below start with them.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rule_results", db_index=False)
+    batch = models.ForeignKey(MicroBatch, on_delete=models.CASCADE, related_name="rule_results", db_index=False)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_results")
+    contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    contract_version = models.ForeignKey(
+        ContractVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_results"
+    )
+    rule = models.CharField(max_length=200, help_text="The rule's key, the same across unchanged contract versions.")
+    name = models.CharField(max_length=200, help_text="The rule's name in this contract version.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Where the contract version lists it.")
+    column = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=32)
+    level = models.CharField(max_length=8, help_text="row, metric or skipped")
+    failed = models.PositiveBigIntegerField(default=0, help_text="Rows that broke the rule.")
+    measured = models.FloatField(null=True, blank=True, help_text="The metric's value, for metric rules.")
+    threshold = models.JSONField(null=True, blank=True)
+    unit = models.CharField(max_length=16, blank=True)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    severity = models.CharField(max_length=16, blank=True)
+    skipped_reason = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    recorded_at = models.DateTimeField()
+
+    objects = RuleResultQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "rule"], name="unique_batch_rule")]
+        indexes = [
+            # A run's figures per rule (its page, its summary): how many batches measured each rule...
+            models.Index(fields=["run", "rule"], name="ruleresult_run_rule"),
+            # ... and what failed: a long run's few failures, read without its many passes.
+            models.Index(
+                fields=["run", "rule"],
+                include=["failed", "verdict", "level", "name", "batch"],
+                condition=models.Q(failed__gt=0) | ~models.Q(verdict="ok"),
+                name="ruleresult_run_failing",
+            ),
+            # A rule's history under a contract: the rule page, the contract page's trends.
+            models.Index(fields=["contract", "rule", "-recorded_at"], name="ruleresult_contract_rule"),
+            # The audit's "how often did this rule fail on this dataset, since when": failures only.
+            models.Index(
+                fields=["dataset", "rule", "recorded_at"],
+                include=["failed", "contract_version"],
+                condition=models.Q(failed__gt=0),
+                name="ruleresult_dataset_failing",
+            ),
+            # A rule's failures under a contract: its last failure, and when (under which version) failures started.
+            models.Index(
+                fields=["contract", "rule", "recorded_at"],
+                condition=models.Q(failed__gt=0),
+                name="ruleresult_contract_failing",
+            ),
+            # A rule's worst batches.
+            models.Index(
+                fields=["contract", "rule", "-failed"], condition=models.Q(failed__gt=0), name="ruleresult_worst"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule} on batch {self.batch_id}: {self.verdict}"
+
+    @classmethod
+    def record(cls, micro_batch, contract_version_id=None, dataset=None):
+        """Replace a batch's rule results with those its metrics list; call inside its transaction."""
+        cls.objects.filter(batch=micro_batch).delete()
+        contract_version = None
+        if contract_version_id:
+            contract_version = ContractVersion.objects.select_related("contract").get(pk=contract_version_id)
+            if dataset is None:
+                dataset = Dataset.objects.filter(name=contract_version.contract.contract_id).first()
+        rules = [r for r in (micro_batch.metrics or {}).get("rules") or [] if isinstance(r, dict)]
+        fields = rule_result_fields(rules, contract_version.document if contract_version else None)
+        cls.objects.bulk_create(
+            cls(
+                run_id=micro_batch.run_id,
+                batch=micro_batch,
+                dataset=dataset,
+                contract_id=contract_version.contract_id if contract_version else None,
+                contract_version=contract_version,
+                recorded_at=micro_batch.finished_at,
+                **f,
+            )
+            for f in fields
+        )
+
+
+def rule_result_fields(rules, document=None):
+    """RuleResult fields of each rule a batch's metrics list (the dicts `contracts.verdicts.RuleResult.as_dict` makes).
+
+    Metrics written before rule keys existed name a rule only: its key, threshold and unit are then
+    those of the same-named rule of the contract version `document` (the data migration reads old
+    batches this way).
+    """
+    known = legacy_definitions(document) if document and any("key" not in r for r in rules) else {}
+    rows, keys = [], set()
+    for position, r in enumerate(rules):
+        name = str(r.get("rule") or "")
+        key, threshold, unit = known.get(name, (None, None, None))
+        key = r.get("key") or key or re.sub(r"[^A-Za-z0-9_.-]", "_", f"{r.get('column') or 'table'}.{name}")
+        base, n = key, 2
+        while key in keys:  # never two results of one rule for one batch
+            key, n = f"{base}.{n}", n + 1
+        keys.add(key)
+        value = r.get("value")
+        skipped = bool(r.get("skipped"))
+        rows.append(
+            {
+                "rule": key[:200],
+                "name": name[:200],
+                "position": position,
+                "column": str(r.get("column") or "")[:200],
+                "kind": str(r.get("kind") or "")[:32],
+                "level": str(r.get("level") or ("skipped" if skipped else "row"))[:8],
+                "failed": max(int(r.get("failed") or 0), 0),
+                "measured": float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+                "threshold": r.get("threshold", threshold),
+                "unit": str(r.get("unit") or unit or "")[:16],
+                "verdict": r.get("verdict") if r.get("verdict") in Verdict.values else Verdict.OK,
+                "severity": str(r.get("severity") or "")[:16],
+                "skipped_reason": str(r.get("note") or "not run") if skipped else "",
+                "note": "" if skipped else str(r.get("note") or ""),
+            }
+        )
+    return rows
+
+
+def watch(micro_batch, contract_version_id):
+    """The anomalies the batch's contract asks to watch for, found at this batch: event payloads.
+
+    Each series is the watched figure of the contract's last non-empty batches up to this one,
+    read from RuleResult through its (contract, rule, recorded_at) index: see registry/anomalies.py.
+    """
+    cv = ContractVersion.objects.only("document", "contract_id").get(pk=contract_version_id)
+    wanted = anomalies.settings_of(cv.document, settings.DC43_ANOMALY_DEFAULTS)
+    if not wanted:
+        return []
+    mine = list(micro_batch.rule_results.exclude(level="skipped").order_by("position"))
+    if not mine:
+        return []
+    found = []
+    for setting in wanted:
+        for result in watched_results(setting, mine):
+            size = max(int(setting["window"]) * 2 + 1, int(setting["order"]) + 1)
+            history = list(
+                RuleResult.objects.filter(
+                    contract_id=cv.contract_id,
+                    rule=result.rule,
+                    recorded_at__lte=result.recorded_at,
+                    batch__row_count__gt=0,
+                )
+                .order_by("-recorded_at")
+                .values_list("failed", "batch__row_count")[:size]
+            )
+            history.reverse()
+            if setting["metric"] == "rowCount":
+                series = [float(rows) for _, rows in history]
+            else:
+                series = [failed / rows for failed, rows in history]
+            anomaly = anomalies.latest_anomaly(series, setting)
+            if anomaly is None:
+                continue
+            found.append(
+                {
+                    "stream": micro_batch.stream,
+                    "batch_id": micro_batch.batch_id,
+                    "micro_batch": micro_batch.pk,
+                    "metric": setting["metric"],
+                    "rule": "" if setting["metric"] == "rowCount" else result.name,
+                    "column": result.column if setting["metric"] == "nullRate" else "",
+                    "value": anomaly.value,
+                    "lower": anomaly.lower,
+                    "upper": anomaly.upper,
+                    "strategy": anomaly.strategy,
+                    "severity": "error" if setting.get("severity") == "error" else "warning",
+                }
+            )
+    return found
+
+
+def watched_results(setting, results):
+    """The batch's results whose series a setting watches: one for rowCount (every rule sees the rows)."""
+    if setting["metric"] == "rowCount":
+        return results[:1]
+    if setting["metric"] == "nullRate":
+        picked = [r for r in results if r.kind == "not_null"]
+        return [r for r in picked if r.column == setting["column"]] if setting.get("column") else picked
+    picked = [r for r in results if r.level == "row"]
+    return [r for r in picked if r.name == setting["rule"]] if setting.get("rule") else picked
+
+
+LEGACY_DEFINITIONS = {}
+
+
+def legacy_definitions(document):
+    """{rule name: (key, threshold, unit)} of a contract document's rules; {} when it does not compile."""
+    from contracts.odcs import fingerprint
+
+    digest = fingerprint(document)
+    if digest not in LEGACY_DEFINITIONS:
+        try:
+            compiled = compile_contract(document)
+        except (ValueError, KeyError, TypeError):
+            LEGACY_DEFINITIONS[digest] = {}
+        else:
+            LEGACY_DEFINITIONS[digest] = {
+                rule.name: (key, rule.threshold, rule.unit)
+                for rule, key in zip(compiled.rules, rule_keys(compiled.rules), strict=True)
+            }
+    return LEGACY_DEFINITIONS[digest]
 
 
 # Read only when asked for: with them, every version of a listing carries its contract's whole

@@ -29,6 +29,7 @@ TIMELINE_KINDS = {
     EventKind.CLAIMED,
     EventKind.GATE,
     EventKind.MILESTONE,
+    EventKind.ANOMALY,
     EventKind.STOP_REQUESTED,
     EventKind.COMPLETE,
     EventKind.REQUEUED,
@@ -83,14 +84,13 @@ class RunPage:
     badge waits for its event); the next update, which replaces them, sets them right.
     """
 
-    def __init__(self, run, events, batches, versions, summary, datasets, rule_list=(), before=None):
+    def __init__(self, run, events, batches, versions, summary, datasets, before=None):
         self.run = run
         self.seq = run.last_seq
         self.before = before
         self.events = events
         self.summary = summary
         self.datasets = datasets
-        self.rule_list = rule_list
         self.window_start = max(window_end(run, before) - BATCH_WINDOW, 0)
         order = {}
         for event in events:
@@ -100,7 +100,12 @@ class RunPage:
         self.batches = sorted(
             (b for b in batches if (b.stream, b.batch_id) in order), key=lambda b: order[(b.stream, b.batch_id)]
         )
+        flagged = {}
+        for event in events:
+            if event.kind == EventKind.ANOMALY:
+                flagged.setdefault(event_batch_key(event), []).append(anomaly_label(event.payload))
         for batch in self.batches:
+            batch.anomalies = flagged.get((batch.stream, batch.batch_id), [])
             rules = (batch.metrics or {}).get("rules") or []
             batch.failing_rules = [r for r in rules if r.get("failed")]
             batch.duration_ms = int((batch.finished_at - batch.started_at).total_seconds() * 1000)
@@ -131,9 +136,8 @@ class RunPage:
             .values("dataset__name", "dataset__contract_id")
             .annotate(versions=Count("pk"), path=Max("path"))
         )
-        rules = rule_list(batches)
-        summary = MicroBatch.objects.summary(run.pk, rules)
-        return cls(run, events, batches, versions, summary, datasets, rules, before)
+        summary = MicroBatch.objects.summary(run.pk)
+        return cls(run, events, batches, versions, summary, datasets, before)
 
     @property
     def finished(self):
@@ -238,22 +242,10 @@ class RunPage:
     def totals(self):
         return self.summary["totals"]
 
-    @cached_property
+    @property
     def rules(self):
-        """Failures per rule over the run: what a rule is from one batch, its figures summed over all."""
-        rules = []
-        for rule, figures in zip(self.rule_list, self.summary["rules"], strict=False):
-            rules.append(
-                {
-                    "rule": rule.get("rule", ""),
-                    "column": rule.get("column") or "",
-                    "severity": rule.get("severity", ""),
-                    "note": rule.get("note") or "",
-                    "skipped": figures["measured"] if rule.get("skipped") else 0,
-                    **figures,
-                }
-            )
-        return rules
+        """Failures per rule over the run, from its rule results."""
+        return self.summary["rules"]
 
     def is_reject_dataset(self, contract_id):
         # The run's contract version governs its output; a dataset under another contract holds its rejects.
@@ -315,15 +307,6 @@ def named_by(events):
     return named
 
 
-def rule_list(batches):
-    """The rules a run's batches are measured by, from its newest batch that lists them (all list the same)."""
-    for batch in sorted(batches, key=lambda b: b.pk, reverse=True):
-        rules = (batch.metrics or {}).get("rules")
-        if rules:
-            return [r for r in rules if isinstance(r, dict)]
-    return []
-
-
 def human_duration(seconds):
     if seconds < 60:
         return f"{seconds:.1f} s"
@@ -377,11 +360,32 @@ def timeline_entry(event):
         milestone = payload.get("milestone", "")
         status = Verdict.WARN if milestone == "first_quarantine" else Verdict.OK
         return TimelineEntry(event.seq, "milestone", status, payload.get("text", ""), at)
+    if event.kind == EventKind.ANOMALY:
+        status = Verdict.WARN if payload.get("severity") == "error" else "anomaly"
+        title = f"Anomaly in batch {payload.get('batch_id')}: {anomaly_label(payload)}"
+        return TimelineEntry(event.seq, "anomaly", status, title, at, anomaly_detail(payload))
     if event.kind == EventKind.STOP_REQUESTED:
         by = payload.get("by") or "someone"
         return TimelineEntry(event.seq, "stop", "stopping", f"Stop requested by {by}", at, STOPPING_DETAIL)
     status = payload.get("status", "")
     return TimelineEntry(event.seq, "complete", status, f"Run ended {status}", at, payload.get("reason", ""))
+
+
+def anomaly_label(payload):
+    """What was watched: `rowCount`, `failureRate of value.required`, `nullRate of value`."""
+    metric = payload.get("metric", "")
+    subject = payload.get("column") if metric == "nullRate" else payload.get("rule")
+    return f"{metric} of {subject}" if subject else metric
+
+
+def anomaly_detail(payload):
+    """The value, the band it left and the strategy that drew the band, so a person can see why it fired."""
+
+    def number(value):
+        return "—" if value is None else f"{value:.4g}"
+
+    band = f"{number(payload.get('lower'))} .. {number(payload.get('upper'))}"
+    return f"value {number(payload.get('value'))} outside {band} ({payload.get('strategy')}, {payload.get('severity')})"
 
 
 def batch_chart(batches, width=600, height=140, pad=24):

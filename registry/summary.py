@@ -1,123 +1,89 @@
-"""A run's figures summed over all its batches, by the database, in one statement per page.
+"""A run's figures summed over all its batches and rule results, by the database, with plain ORM aggregation.
 
-Two dialects (PostgreSQL, SQLite) of the same JSON reads over `MicroBatch.metrics`.
+Per-rule figures come from `RuleResult` rows (one per rule and batch), grouped by the rule's key:
+no JSON is unpacked to count a rule. Only the reject sample, which is rows of data rather than
+figures, is still read from the batches' metrics, as a key of a JSON field.
 """
 
-import json
-
 from django.conf import settings
-from django.db import connections
+from django.db.models import Count, Min, Q, Subquery, Sum
 
-from contracts.checks import VERDICTS
-
-BY_RANK = VERDICTS  # the SQL ranks a verdict 0, 1 or 2 in this order, so the worst is a MAX
-
-# How each database reads a batch's JSON metrics: one rule's field at a position, the quarantine
-# reasons of a run's batches as one object {reason: rows}, and the reject samples of its first
-# batches with quarantined rows as one list.
-JSON_SQL = {
-    "postgresql": {
-        "rule_field": "metrics #>> '{{rules,{position},{key}}}'",
-        "number": "({})::numeric",
-        "whole": "OFFSET 0",
-        "reasons": """(SELECT jsonb_object_agg(reason, total) FROM (
-            SELECT x.key AS reason, SUM(COALESCE(x.value::numeric, 0)) AS total
-              FROM {table} b CROSS JOIN LATERAL jsonb_each_text(b.metrics -> 'reasons') AS x
-             WHERE b.run_id = %s AND b.rejected_rows > 0 AND jsonb_typeof(b.metrics -> 'reasons') = 'object'
-             GROUP BY x.key) AS r)""",
-        "samples": """(SELECT jsonb_agg(sample ORDER BY stream, batch_id) FROM (
-            SELECT metrics -> 'reject_sample' AS sample, stream, batch_id FROM {table}
-             WHERE run_id = %s AND rejected_rows > 0 ORDER BY stream, batch_id LIMIT {limit}) AS s)""",
-    },
-    "sqlite": {
-        "rule_field": "json_extract(metrics, '$.rules[{position}].{key}')",
-        "number": "{}",
-        "whole": "LIMIT -1 OFFSET 0",
-        "reasons": """(SELECT json_group_object(reason, total) FROM (
-            SELECT x.key AS reason, SUM(x.value) AS total
-              FROM {table} b, json_each(b.metrics, '$.reasons') AS x
-             WHERE b.run_id = %s AND b.rejected_rows > 0 AND json_type(b.metrics, '$.reasons') = 'object'
-             GROUP BY x.key))""",
-        "samples": """(SELECT json_group_array(json(COALESCE(json_extract(metrics, '$.reject_sample'), 'null'))) FROM (
-            SELECT metrics FROM {table}
-             WHERE run_id = %s AND rejected_rows > 0 ORDER BY stream, batch_id LIMIT {limit}))""",
-    },
-}
+from contracts.checks import ROW, SKIPPED, Verdict
 
 
-def batch_summary(batches, run_id, rules=()):
-    """Sums over every batch of a run, added up by the database in one statement.
+def batch_summary(batches, results):
+    """Sums over every batch of a run, in six queries whatever its size.
 
-    `batches` is a MicroBatch queryset: it names the table and the database.
+    `batches` are the run's MicroBatch rows and `results` its RuleResult rows, as querysets.
 
-    Returns {"totals": {...}, "rules": [per rule of `rules`: failed rows, batches failing, batches
-    measured, worst verdict], "reasons": [(reason, rows) of quarantined rows, most rows first],
-    "reject_sample": [the rejected rows kept as a sample, first batch first]}.
-
-    `rules` are the rules as the run's batches list them in their metrics (the dicts of one
-    batch): every batch of a run is measured by the same compiled contract, so a rule's figures
-    are read at its position in each batch, a few lookups per batch, instead of unpacking every
-    batch's list into rows. That costs several times more, and makes PostgreSQL plan a
-    10,000-batch run as a big job (JIT, parallel workers) that takes longer to start than the
-    work itself. A batch listing another rule at that position is not counted for it, which its
-    "measured" figure shows. Lookups that cannot find anything are skipped: a batch whose status
-    is ok has only ok verdicts (its status is their worst), a row-level rule fails no row in a
-    batch without violations (those are the rows failing some row-level rule), and a skipped
-    rule measures nothing.
+    Returns {"totals": {...}, "rules": [per rule, in the contract's order: name, key, column,
+    severity, note, failed rows, batches failing, batches measured, batches skipped, worst
+    verdict], "reasons": [(reason, rows) of quarantined rows, most rows first], "reject_sample":
+    [the rejected rows kept as a sample, first batch first]}.
     """
-    connection = connections[batches.db]
-    dialect = JSON_SQL[connection.vendor]
-    table = connection.ops.quote_name(batches.model._meta.db_table)
-    run_pk = batches.model._meta.get_field("run").target_field.get_db_prep_value(run_id, connection)
-    fields = ["row_count", "violations", "rejected_rows", "status", "batch_id"]
-    figures = [
-        "COUNT(*)",
-        "SUM(row_count)",
-        "SUM(violations)",
-        "SUM(rejected_rows)",
-        "SUM(CASE WHEN status = 'empty' THEN 1 ELSE 0 END)",
-        "MIN(CASE WHEN rejected_rows > 0 THEN batch_id END)",
+    batches = batches.order_by()
+    totals = batches.aggregate(
+        batches=Count("id"),
+        rows=Sum("row_count"),
+        violations=Sum("violations"),
+        rejected=Sum("rejected_rows"),
+        empty=Count("id", filter=Q(status="empty")),
+        first_rejected=Min("batch_id", filter=Q(rejected_rows__gt=0)),
+    )
+    totals = {key: value or 0 for key, value in totals.items() if key != "first_rejected"} | {
+        "first_rejected": totals["first_rejected"]
+    }
+    results = results.order_by()
+    # Three small reads instead of one big grouping: what each rule is (from the newest batch, whose
+    # results list every rule of the run's contract version), how many batches measured it (the
+    # (run, rule) index alone), and what failed (the index of failing results only).
+    newest = batches.order_by("-stream", "-batch_id").values("pk")[:1]
+    described = results.filter(batch=Subquery(newest)).values(
+        "rule", "name", "column", "severity", "level", "note", "skipped_reason", "position"
+    )
+    measured = dict(results.values("rule").annotate(n=Count("*")).values_list("rule", "n"))
+    failures = {
+        f["rule"]: f
+        for f in results.filter(Q(failed__gt=0) | ~Q(verdict=Verdict.OK))
+        .values("rule")
+        .annotate(
+            failed_rows=Sum("failed"),  # not `failed`: the filters beside it must read the column, not its sum
+            batches_failing=Count("batch", filter=Q(failed__gt=0)),
+            blocks=Count("batch", filter=Q(verdict=Verdict.BLOCK)),
+            warns=Count("batch", filter=Q(verdict=Verdict.WARN)),
+        )
+    }
+    rules = []
+    for rule in sorted(described, key=lambda r: (r["position"], r["rule"])):
+        failed = failures.get(rule["rule"], {})
+        count = measured.get(rule["rule"], 0)
+        rules.append(
+            {
+                "rule": rule["name"],
+                "key": rule["rule"],
+                "column": rule["column"],
+                "severity": rule["severity"],
+                "note": rule["skipped_reason"] or rule["note"] or "",
+                "failed": failed.get("failed_rows") or 0,
+                "batches_failing": failed.get("batches_failing", 0),
+                "measured": count,
+                "skipped": count if rule["level"] == SKIPPED else 0,
+                "verdict": Verdict.BLOCK
+                if failed.get("blocks")
+                else Verdict.WARN
+                if failed.get("warns")
+                else Verdict.OK,
+            }
+        )
+    # The reasons a quarantined row carries are the row-level rules it broke, counted in the batches that routed rows.
+    reasons = [
+        (r["name"], r["rows"])
+        for r in results.filter(failed__gt=0, level=ROW, batch__rejected_rows__gt=0)
+        .values("name")
+        .annotate(rows=Sum("failed"))
+        .order_by("-rows", "name")
     ]
-    params = []
-    for i, rule in enumerate(rules):
-        field = lambda key, i=i: dialect["rule_field"].format(position=i, key=key)  # noqa: E731
-        failed = f"COALESCE({dialect['number'].format(field('failed'))}, 0)"
-        verdict = (
-            f"CASE WHEN status = 'ok' THEN 0 ELSE CASE {field('verdict')} WHEN 'block' THEN 2 "
-            f"WHEN 'warn' THEN 1 ELSE 0 END END"
-        )
-        if rule.get("skipped"):
-            failed = verdict = "0"
-        elif rule.get("level") == "row":
-            failed = f"CASE WHEN violations > 0 THEN {failed} ELSE 0 END"
-        fields += [f"{field('rule')} AS rule{i}", f"{failed} AS failed{i}", f"{verdict} AS verdict{i}"]
-        figures += [
-            f"SUM(CASE WHEN rule{i} = %s THEN failed{i} ELSE 0 END)",
-            f"SUM(CASE WHEN rule{i} = %s AND failed{i} > 0 THEN 1 ELSE 0 END)",
-            f"SUM(CASE WHEN rule{i} = %s THEN 1 ELSE 0 END)",
-            f"MAX(CASE WHEN rule{i} = %s THEN verdict{i} ELSE 0 END)",
-        ]
-        params += [rule.get("rule", "")] * 4
-    sql = (
-        f"SELECT {', '.join(figures)}, {dialect['reasons'].format(table=table)}, "
-        f"{dialect['samples'].format(table=table, limit=settings.DC43_REJECT_SAMPLE_SIZE)} "
-        # An OFFSET keeps the inner query whole, so each JSON lookup runs once per batch.
-        f"FROM (SELECT {', '.join(fields)} FROM {table} WHERE run_id = %s {dialect['whole']}) AS batch"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + [run_pk] * 3)
-        row = cursor.fetchone()
-    totals = dict(
-        zip(["batches", "rows", "violations", "rejected", "empty"], (int(v or 0) for v in row[:5]), strict=False)
-    )
-    totals["first_rejected"] = None if row[5] is None else int(row[5])
-    per_rule = []
-    for i in range(len(rules)):
-        failed, failing, measured, verdict = (int(v or 0) for v in row[6 + 4 * i : 10 + 4 * i])
-        per_rule.append(
-            {"failed": failed, "batches_failing": failing, "measured": measured, "verdict": BY_RANK[verdict]}
-        )
-    reasons, samples = (value if isinstance(value, (dict, list)) else json.loads(value or "null") for value in row[-2:])
-    reasons = sorted(((k, int(v or 0)) for k, v in (reasons or {}).items()), key=lambda item: (-item[1], item[0]))
-    sample = [r for rows in samples or [] if isinstance(rows, list) for r in rows if isinstance(r, dict)]
-    return {"totals": totals, "rules": per_rule, "reasons": reasons, "reject_sample": sample}
+    samples = batches.filter(rejected_rows__gt=0).order_by("stream", "batch_id")
+    samples = samples.values_list("metrics__reject_sample", flat=True)[: settings.DC43_REJECT_SAMPLE_SIZE]
+    sample = [row for rows in samples if isinstance(rows, list) for row in rows if isinstance(row, dict)]
+    return {"totals": totals, "rules": rules, "reasons": reasons, "reject_sample": sample}

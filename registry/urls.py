@@ -17,4 +17,6 @@ urlpatterns = [
     path("alerts/", alert_views.alert_list, name="alert-list"),
     path("alerts/<int:alert_id>/acknowledge/", alert_views.acknowledge, name="alert-acknowledge"),
     path("alerts/<int:alert_id>/resolve/", alert_views.resolve, name="alert-resolve"),
+    # Under the contract's URL, served here: contracts/ knows nothing of the registry's results.
+    path("contracts/<str:contract_id>/rules/<str:rule>/", views.rule_detail, name="rule-detail"),
 ]

@@ -4,13 +4,14 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from contracts.models import ContractVersion
+from contracts.models import Contract, ContractVersion
 from contracts.semver import NotSemver, bump_between, bump_rank
 from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
 from registry.pipelines import pipelines_picking_up
 from registry.presenters import RunPage
 from registry.reports import EXPORTS, export
+from registry.trends import RulePage
 
 RUNS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 50
@@ -156,3 +157,9 @@ def contract_diff(request, contract_id, from_version, to_version):
             "choices": versions.order_by("-sort_key").values_list("version", flat=True),
         },
     )
+def rule_detail(request, contract_id, rule):
+    contract = get_object_or_404(Contract, contract_id=contract_id)
+    page = RulePage(contract, rule)
+    if page.latest is None:
+        raise Http404("This contract has no result of this rule.")
+    return render(request, "registry/rule_detail.html", {"contract": contract, "page": page})

@@ -99,7 +99,7 @@ class SimulatedRun:
         now = timezone.now()
         rules = [
             {
-                "rule": "mustBeGreaterOrEqualTo",
+                "rule": "value >= 0",
                 "column": "value",
                 "failed": failed,
                 "value": 0,

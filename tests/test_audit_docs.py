@@ -25,7 +25,7 @@ def test_every_example_in_the_audit_cookbook_runs_and_answers(settings, tmp_path
 
     namespace = {}
     code = blocks()
-    assert len(code) >= 7
+    assert len(code) >= 8
     for block in code:
         exec(compile(block, str(DOC), "exec"), namespace)
 
@@ -36,6 +36,11 @@ def test_every_example_in_the_audit_cookbook_runs_and_answers(settings, tmp_path
     assert namespace["run"] == quarantine
     assert sum(b[2] for b in namespace["batches"]) == totals["rows"]
     assert namespace["failures_per_rule"] == {"value.mustBeGreaterOrEqualTo": totals["rejected"]}
+    failing = quarantine.batches.filter(rejected_rows__gt=0)
+    assert namespace["rule_failures"]["batches"] == failing.count()
+    assert namespace["rule_failures"]["rows"] == totals["rejected"]
+    assert namespace["rule_failures"]["first"] == failing.order_by("batch_id").first().finished_at
+    assert namespace["failing_since"] == "0.1.0"
     assert (
         len(namespace["reject_paths"]) == quarantine.dataset_versions.filter(dataset__name__endswith="rejects").count()
     )

@@ -4,8 +4,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from registry.models import Dataset, Run
+from contracts.models import Contract
+from registry.models import Dataset, MicroBatch, RuleResult, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +36,21 @@ def arguments():
     """A real value for every URL parameter the site uses."""
     run = Run.objects.create(scenario="streaming-valid", requested_seconds=1, status="ok")
     dataset = Dataset.objects.create(name="demo.streaming.events_processed")
+    now = timezone.now()
+    batch = MicroBatch.objects.create(run=run, batch_id=0, status="ok", row_count=1, started_at=now, finished_at=now)
+    RuleResult.objects.create(  # a rule page shows a rule with results
+        run=run,
+        batch=batch,
+        contract=Contract.objects.get(contract_id="demo.streaming.events"),
+        rule="value.not_null.0123456789",
+        name="value.required",
+        kind="not_null",
+        level="row",
+        verdict="ok",
+        recorded_at=now,
+    )
     return {
+        "rule": "value.not_null.0123456789",
         "contract_id": "demo.streaming.events",
         "version": "0.1.0",
         "run_id": run.id,
