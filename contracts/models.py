@@ -329,6 +329,7 @@ class ForcedVersion(models.Model):
     @property
     def forced_by_label(self):
         return self.forced_by.get_username() if self.forced_by_id else f"the operator ({self.via})"
+
     def rule_keys(self):
         """{rule name: the rule's key across versions} (`contracts.rules.rule_key`), for the audit's rule questions."""
         compiled = compile_contract(self.document)

@@ -157,6 +157,8 @@ def contract_diff(request, contract_id, from_version, to_version):
             "choices": versions.order_by("-sort_key").values_list("version", flat=True),
         },
     )
+
+
 def rule_detail(request, contract_id, rule):
     contract = get_object_or_404(Contract, contract_id=contract_id)
     page = RulePage(contract, rule)
