@@ -397,9 +397,40 @@ def test_nan_is_what_the_float_rule_would_miss(tmp_path):
 # --- the slices the governed writer publishes ---------------------------------------------------------
 
 
+def contract_like_demo(contract_id, **quality):
+    """The demo output contract under another id, with more quality rules per column."""
+    import copy
+
+    from contracts.models import Contract, ContractVersion, derived_fields
+    from pipelines.catalog import OUTPUT_CONTRACT
+
+    document = copy.deepcopy(ContractVersion.objects.resolve(OUTPUT_CONTRACT, None).document)
+    document["id"] = contract_id
+    for prop in document["schema"][0]["properties"]:
+        prop.setdefault("quality", []).extend(quality.get(prop["name"], []))
+    contract = Contract.objects.create(contract_id=contract_id, name=contract_id)
+    ContractVersion.objects.create(
+        contract=contract,
+        version=document["version"],
+        status="active",
+        document=document,
+        **derived_fields(document["version"], document),
+    )
+    return contract_id
+
+
+# 50 % of the flags may be other than `valid`: a tolerant metric rule, counted over every row of a batch.
+FLAGS_METRIC = {
+    "quality_flag": [
+        {"metric": "invalidValues", "arguments": {"validValues": ["valid"]}, "mustBeLessThan": 50, "unit": "percent"}
+    ]
+}
+
+
 @pytest.fixture
 def governed_run(spark, settings, tmp_path, demo_contracts):
-    """Drain a 3-file backlog (every fourth row breaks `value >= 0`) through the real governed writer."""
+    """Drain a 3-file backlog of 8 rows each (every fourth row breaks `value >= 0`, unless healthy) through
+    the real governed writer."""
     from pyspark.sql import functions as F
 
     from pipelines.catalog import OUTPUT_CONTRACT
@@ -408,29 +439,120 @@ def governed_run(spark, settings, tmp_path, demo_contracts):
 
     settings.DC43_DATA_ROOT = str(tmp_path / "data")
     settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
-    source = str(tmp_path / "backlog")
-    bad = F.col("id") % 4 == 3
-    spark.range(24, numPartitions=3).select(
-        F.timestamp_seconds("id").alias("timestamp"),
-        F.when(bad, -F.col("id")).otherwise(F.col("id")).alias("value"),
-        F.when(bad, "warning").otherwise("valid").alias("quality_flag"),
-    ).write.parquet(source)
 
-    def run(rejects):
-        run = Run.objects.create(scenario="footers", run_type="observe", requested_seconds=1, started_via="python")
+    def backlog(healthy):
+        source = str(tmp_path / ("healthy" if healthy else "backlog"))
+        if not (tmp_path / ("healthy" if healthy else "backlog")).exists():
+            bad = F.lit(False) if healthy else F.col("id") % 4 == 3
+            spark.range(24, numPartitions=3).select(
+                F.timestamp_seconds("id").alias("timestamp"),
+                F.when(bad, -F.col("id")).otherwise(F.col("id")).alias("value"),
+                F.when(bad, "warning").otherwise("valid").alias("quality_flag"),
+            ).write.parquet(source)
+        return source
+
+    def run(rejects, contract=OUTPUT_CONTRACT, run_type="observe", healthy=False):
+        source = backlog(healthy)
+        run = Run.objects.create(scenario="footers", run_type=run_type, requested_seconds=1, started_via="python")
         schema = spark.read.parquet(source).schema
         options = {"maxFilesPerTrigger": 1}
         df = read_stream_with_contract(
             spark, OUTPUT_CONTRACT, format="parquet", path=source, schema=schema, options=options
         )
         handle = write_stream_with_contract(
-            df, OUTPUT_CONTRACT, run=run, run_type="observe", rejects=rejects, trigger={"availableNow": True}
+            df, contract, run=run, run_type=run_type, rejects=rejects, trigger={"availableNow": True}
         )
-        handle.query.awaitTermination()
+        try:
+            handle.query.awaitTermination()
+        except Exception:
+            assert handle.exception() is None  # a trigger refused after an enforce block ends the stream cleanly
         run.finish()
-        return run, resolve_contract(OUTPUT_CONTRACT)[1]
+        return run, resolve_contract(contract)[1]
 
     return run
+
+
+def recorded(batch, field="by"):
+    return {r["rule"]: r.get(field) for r in batch.metrics["rules"]}
+
+
+def assert_slices_hold_their_row_counts(spark, run):
+    versions = list(run.dataset_versions.all())
+    for version in versions:
+        assert spark.read.parquet(version.path).count() == version.row_count == prove(version.path, ALL_KINDS).rows
+    return versions
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_a_healthy_stream_is_written_plainly_and_every_rule_is_proven_from_its_footers(spark, governed_run):
+    run, _ = governed_run(None, healthy=True)
+    batches = list(run.batches.order_by("batch_id"))
+    assert [b.row_count for b in batches] == [8, 8, 8] and run.status == "ok"
+    for batch in batches:
+        assert set(recorded(batch).values()) == {"footer"}
+        assert batch.metrics["timings"]["write_output"] > 0
+    assert len(assert_slices_hold_their_row_counts(spark, run)) == 3
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_rules_the_footers_do_not_settle_are_counted_by_one_scan_of_the_staged_files(spark, governed_run):
+    run, _ = governed_run(None, contract=contract_like_demo("footers.metric", **FLAGS_METRIC))
+    for batch in run.batches.all():
+        by = recorded(batch)
+        # `value >= 0` straddles zero and two flags share the dictionary: both need the rows
+        assert by.pop("value.mustBeGreaterOrEqualTo") == by.pop("quality_flag.invalidValues") == "scan"
+        assert set(by.values()) == {"footer"}
+        failed = recorded(batch, "failed")
+        assert failed["value.mustBeGreaterOrEqualTo"] == failed["quality_flag.invalidValues"] == 2
+        assert batch.violations == 2 and batch.status == "warn"
+    assert sum(v.row_count for v in assert_slices_hold_their_row_counts(spark, run)) == 24
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_under_enforce_failures_found_after_the_plain_write_keep_the_batch_out_of_the_output(
+    spark, settings, governed_run
+):
+    run, compiled = governed_run(None, run_type="enforce")
+    assert run.status == "blocked"
+    blocked = run.batches.get()
+    assert blocked.status == "block" and recorded(blocked)["value.mustBeGreaterOrEqualTo"] == "scan"
+    assert not run.dataset_versions.exists()
+    # nor is anything of the batch left in staging: the plain write was removed, not published
+    assert run.dataset_versions.count() == 0 and parquet_under(settings.DC43_DATA_ROOT, compiled.contract_id) == []
+
+
+def parquet_under(root, name):
+    from pathlib import Path
+
+    return sorted(Path(root, name).rglob("*.parquet"))
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_routing_counts_failures_on_the_rejects_write_and_the_rest_from_the_outputs_footers(spark, governed_run):
+    from pipelines.catalog import REJECTS_CONTRACT
+
+    run, _ = governed_run(REJECTS_CONTRACT, contract=contract_like_demo("footers.routed", **FLAGS_METRIC))
+    for batch in run.batches.all():
+        by, failed = recorded(batch), recorded(batch, "failed")
+        assert by["value.mustBeGreaterOrEqualTo"] == "observe" and by["quality_flag.enum"] == "observe"
+        # the tolerant metric: none of the output's rows (its footers), both of the rejected rows (observed)
+        assert by["quality_flag.invalidValues"] == "footer" and failed["quality_flag.invalidValues"] == 2
+        assert (batch.row_count, batch.rejected_rows, batch.violations) == (8, 2, 2)
+    assert sorted(v.row_count for v in assert_slices_hold_their_row_counts(spark, run)) == [2, 2, 2, 6, 6, 6]
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_a_contract_with_a_rule_footers_never_settle_is_measured_on_the_write(spark, governed_run):
+    pattern = {"quality_flag": [{"rule": "regex", "mustBe": "^(valid|warning)$"}]}
+    run, _ = governed_run(None, contract=contract_like_demo("footers.pattern", **pattern), healthy=True)
+    for batch in run.batches.all():
+        assert set(recorded(batch).values()) == {"observe"}
+        assert batch.row_count == 8 and batch.violations == 0
 
 
 @pytest.mark.spark
