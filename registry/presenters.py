@@ -229,6 +229,7 @@ class RunPage:
                     "column": rule.get("column") or "",
                     "severity": rule.get("severity", ""),
                     "note": rule.get("note") or "",
+                    "by": ESTABLISHED_BY.get(rule.get("by"), ""),
                     "skipped": figures["measured"] if rule.get("skipped") else 0,
                     **figures,
                 }
@@ -274,6 +275,14 @@ class RunPage:
     @cached_property
     def chart(self):
         return batch_chart([b for b in self.batches if b.stream == "main"][-CHART_BATCHES:])
+
+
+# How the newest batch established a rule's count (`by` in its metrics), as the rule table says it.
+ESTABLISHED_BY = {
+    "footer": "proven from the footers of the files written",
+    "observe": "counted while writing",
+    "scan": "counted by one aggregation",
+}
 
 
 def window_end(run, before):

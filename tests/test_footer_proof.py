@@ -7,6 +7,7 @@ groups, dictionary and plain pages), then compare every count the footers settle
 """
 
 import datetime
+import decimal
 import math
 
 import pyarrow as pa
@@ -581,3 +582,119 @@ def test_what_the_footers_of_a_published_slice_settle_equals_what_its_batch_reco
         # required from null counts, the enum from the dictionary page; `value >= 0` straddles zero
         assert {"timestamp.required", "value.required", "quality_flag.required", "quality_flag.enum"} <= set(known)
         assert proof.findings["value.mustBeGreaterOrEqualTo"].count is None
+
+
+# --- decimals, dates and NaN: the types whose statistics are easiest to over-read ----------------------
+
+TYPED = contract(
+    m={
+        "required": True,
+        "quality": [{"mustBeGreaterOrEqualTo": 0}, {"mustBeBetween": [0, 100]}, {"mustBeLessThan": 99.5}],
+    },
+    e={"required": True, "logicalTypeOptions": {"minimum": "2020-01-01"}},
+    f={"required": True, "quality": [{"mustBeLessThan": 10}, {"mustNotBe": [1.5]}]},
+)
+TYPED_PROVEN_WHEN_HEALTHY = {"m.required", "m.mustBeGreaterOrEqualTo", "m.mustBeBetween", "e.required", "f.required"}
+D = decimal.Decimal
+DAY = datetime.date(2024, 1, 1)
+TYPED_CASES = {
+    "healthy": [(D("1.00"), DAY, 0.5), (D("2.50"), DAY, 1.0), (D("99.99"), DAY, 2.0)],
+    "nulls and values on both sides": [
+        (None, None, None),
+        (D("-0.01"), datetime.date(2019, 12, 31), -1.0),
+        (D("5.00"), DAY, 1.5),
+    ],
+    # Spark orders NaN above every number: NaN < 10 is false, so the row fails; min/max without NaN say 2.0.
+    "NaN among doubles": [(D("1.00"), DAY, float("nan")), (D("2.00"), DAY, 1.0), (D("3.00"), DAY, 2.0)],
+    "every decimal fails": [(D("-1.00"), DAY, 1.0), (D("-2.00"), DAY, 1.0)],
+    "empty": [],
+}
+
+
+def typed_table(data):
+    columns = list(zip(*data, strict=True)) if data else [[], [], []]
+    return pa.table(
+        {
+            "m": pa.array(columns[0], pa.decimal128(10, 2)),
+            "e": pa.array(columns[1], pa.date32()),
+            "f": pa.array(columns[2], pa.float64()),
+        }
+    )
+
+
+def measure_typed(spark, folder):
+    from pipelines.checks import measure
+
+    return measure(spark.read.parquet(str(folder)), TYPED)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", list(TYPED_CASES))
+@pytest.mark.parametrize("writer", ["spark", "pyarrow", "pyarrow, no dictionary"])
+def test_decimal_date_and_double_footers_agree_with_the_measurement(spark, tmp_path, case, writer):
+    folder = tmp_path / "f"
+    if writer == "spark":
+        spark.createDataFrame(TYPED_CASES[case], "m decimal(10,2), e date, f double").coalesce(1).write.parquet(
+            str(folder)
+        )
+    else:
+        folder.mkdir()
+        pq.write_table(typed_table(TYPED_CASES[case]), folder / "part-0.parquet", use_dictionary="no" not in writer)
+    proof = prove(folder, TYPED)
+    proven = agree(proof, measure_typed(spark, folder))
+    if case == "healthy":
+        assert proven == TYPED_PROVEN_WHEN_HEALTHY
+    if case == "every decimal fails":
+        assert proof.findings["m.mustBeGreaterOrEqualTo"].count == 2  # max -1.00 < 0: every row, exactly
+    # dates compare through Spark's cast of an ISO string, doubles may hide a NaN: never settled
+    for name in ("e.minimum", "f.mustBeLessThan", "f.mustNotBe", "m.mustBeLessThan"):
+        assert proof.findings[name].known is (case == "empty"), (name, proof.findings[name])
+
+
+def test_min_and_max_of_doubles_leave_nan_out_so_a_proof_from_them_would_be_wrong(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    pq.write_table(typed_table(TYPED_CASES["NaN among doubles"]), folder / "part-0.parquet")
+    stats = pq.read_metadata(folder / "part-0.parquet").row_group(0).column(2).statistics
+    assert (stats.min, stats.max, stats.null_count) == (1.0, 2.0, 0)  # the NaN row is in neither bound
+    finding = prove(folder, TYPED).findings["f.mustBeLessThan"]
+    assert finding.count is None and "NaN" in finding.why
+    assert prove(folder, TYPED).findings["f.required"].count == 0  # NaN is a value, not a null
+
+
+def test_decimal_bounds_compare_exactly_with_whole_and_decimal_thresholds():
+    from pipelines.footers import _settle_compare
+
+    facts = ColumnFacts(kind="decimal", rows=2, nulls=0, lo=D("0.00"), hi=D("99.99"))
+    assert _settle_compare(TYPED.rule("m.mustBeGreaterOrEqualTo"), facts)[0] == 0
+    assert _settle_compare(TYPED.rule("m.mustBeBetween"), facts)[0] == 0
+    assert _settle_compare(TYPED.rule("m.mustBeLessThan"), facts)[0] is None  # 99.5 is a double to Spark
+
+
+def test_the_writer_plans_a_plain_write_only_for_rules_footers_can_ever_settle():
+    from pipelines.footers import could_prove
+
+    demo_like = contract(
+        timestamp={"required": True},
+        value={"required": True, "quality": [{"mustBeGreaterOrEqualTo": 0}]},
+        quality_flag={"required": True, "quality": [{"rule": "enum", "mustBe": ["valid", "warning"]}]},
+    )
+    types = {"timestamp": "timestamp", "value": "bigint", "quality_flag": "string"}
+    assert all(could_prove(rule, types[rule.column]) for rule in demo_like.rules)
+    cases = {
+        ("v.mustBeGreaterOrEqualTo", "double"): False,  # NaN
+        ("v.mustBeGreaterOrEqualTo", "int"): True,
+        ("v.mustBeGreaterOrEqualTo", "decimal(10,2)"): True,
+        ("v.mustBe#2", "decimal(10,2)"): False,  # no set proof for decimals
+        ("v.mustBe#2", "bigint"): True,
+        ("v.even", "bigint"): False,  # a pattern
+        ("v.multipleOf", "bigint"): False,
+        ("t.minimum", "timestamp"): False,
+        ("t.required", "timestamp"): True,
+        ("s.maxLength", "string"): False,
+        ("s.enum", "string"): True,
+        ("s.missingValues", "string"): True,
+        ("s.mustBeGreaterOrEqualTo", "bigint"): False,  # a string threshold on a number: Spark's cast
+    }
+    for (name, spark_type), expected in cases.items():
+        assert could_prove(ALL_KINDS.rule(name), spark_type) is expected, (name, spark_type)
