@@ -3,8 +3,10 @@
 `contracts.checks` says what each rule means; this module says how Spark counts
 it. Every row rule and count metric of a batch becomes one aggregate expression,
 so a batch is measured by a single aggregation (or `observe` on the DataFrame
-being written). Only `duplicateValues`/`unique` and `sql` rules need a job of
-their own, and only when the contract has them.
+being written). A batch already written is first proven from its files' footers
+(`measure_written`, `pipelines.footers`), and only what they leave open is
+aggregated. Only `duplicateValues`/`unique` and `sql` rules need a job of their
+own, and only when the contract has them.
 """
 
 import dataclasses
