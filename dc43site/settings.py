@@ -349,6 +349,9 @@ if DC43_HEARTBEAT_TIMEOUT < 1:
 DC43_MAX_ACTIVE_RUNS = envint("DC43_MAX_ACTIVE_RUNS", 4)
 if DC43_MAX_ACTIVE_RUNS < 1:
     raise ImproperlyConfigured(f"DC43_MAX_ACTIVE_RUNS must be 1 or more, got {DC43_MAX_ACTIVE_RUNS}")
+# Where runs execute: `inline` in a thread of the process that started them (pages, commands), or
+# `worker`: pages and commands only queue them, and `manage.py run_worker` processes claim and run them.
+DC43_RUNNER = envchoice("DC43_RUNNER", "inline", ("inline", "worker"))
 # How often the serving process marks `interrupted` the runs whose process died; a page never
 # marks them itself. The test suite sets 0: no sweep thread unless a test starts one.
 DC43_SWEEP_SECONDS = envfloat("DC43_SWEEP_SECONDS", max(5.0, DC43_HEARTBEAT_TIMEOUT / 4))

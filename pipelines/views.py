@@ -9,7 +9,7 @@ from contracts.checks import RunType
 from pipelines.checkpoints import is_local, read_progress, waiting_files
 from pipelines.runner import RunRefused, start_run, stop_run
 from registry.access import can_start_runs
-from registry.models import Run, RunMode, RunStatus
+from registry.models import ACTIVE_STATUSES, Run, RunMode
 from registry.pages import KeysetPage
 from registry.pipelines import Pipeline
 from registry.views import RUNS_PER_PAGE, attach_batch_totals
@@ -57,7 +57,7 @@ def stop(request, run_id):
     run = get_object_or_404(Run, pk=run_id)
     if not can_start_runs(request.user):
         raise PermissionDenied(NEEDS_PERMISSION)
-    if not run.is_running:
+    if not run.is_active:
         return render(request, "pipelines/not_running.html", {"run": run}, status=409)
     stop_run(run, request.user.get_username())
     return redirect(run)
@@ -70,7 +70,7 @@ def runs_of(pipeline):
 
 def card(pipeline):
     last = runs_of(pipeline).first()
-    active = last if last and last.is_running else runs_of(pipeline).filter(status=RunStatus.RUNNING).first()
+    active = last if last and last.is_active else runs_of(pipeline).filter(status__in=ACTIVE_STATUSES).first()
     return {
         "pipeline": pipeline,
         "last": last,

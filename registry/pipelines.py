@@ -126,7 +126,7 @@ class Pipeline(models.Model):
         return f"{self.key}@{self.checkpoint_epoch}"
 
     def active_run(self):
-        return self.runs.filter(status="running").first()
+        return self.runs.filter(status__in=["queued", "running"]).first()
 
     def reset_progress(self, user=None):
         """Start a new epoch: the next run reads the source from the beginning. The old checkpoint stays
