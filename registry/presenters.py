@@ -244,8 +244,11 @@ class RunPage:
 
     @property
     def rules(self):
-        """Failures per rule over the run, from its rule results."""
-        return self.summary["rules"]
+        """Failures per rule over the run, from its rule results; how the newest batch shown established each."""
+        main = [b for b in self.batches if b.stream == "main"]
+        newest = max(main, key=lambda b: b.batch_id).metrics.get("rules", []) if main else []
+        by = {r.get("rule"): ESTABLISHED_BY.get(r.get("by"), "") for r in newest}
+        return [{**rule, "by": by.get(rule["rule"], "")} for rule in self.summary["rules"]]
 
     def is_reject_dataset(self, contract_id):
         # The run's contract version governs its output; a dataset under another contract holds its rejects.
@@ -286,6 +289,14 @@ class RunPage:
     @cached_property
     def chart(self):
         return batch_chart([b for b in self.batches if b.stream == "main"][-CHART_BATCHES:])
+
+
+# How the newest batch established a rule's count (`by` in its metrics), as the rule table says it.
+ESTABLISHED_BY = {
+    "footer": "proven from the footers of the files written",
+    "observe": "counted while writing",
+    "scan": "counted by one aggregation",
+}
 
 
 def window_end(run, before):
