@@ -129,7 +129,7 @@ def warm_runs(work, user, rounds, seconds, env):
     from playwright.sync_api import sync_playwright
 
     with Server(work, "start-warm", DC43_WARM_SPARK="true", **env) as server:
-        warmed = server.wait_for_log("SparkSession is warm")
+        warmed = server.wait_for_log("SparkSession is warm", seconds=900)  # a shared machine can take minutes
         results = []
         with sync_playwright() as playwright:
             browser = chromium(playwright)
