@@ -53,6 +53,9 @@ def run(name):
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--only", nargs="*", help="run only these benchmarks (the document keeps the others' sections out)")
+    p.add_argument(
+        "--write", action="store_true", help="with --only, still write docs/benchmarks.md, naming what it left out"
+    )
     args = p.parse_args()
     chosen = [(n, t) for n, t in BENCHMARKS if not args.only or n in args.only]
     sections, summary = [], []
@@ -71,19 +74,30 @@ def main():
             f"```\n{output}\n```\n"
         )
     total = time.monotonic() - started
+    skipped = [n for n, _ in BENCHMARKS if n not in dict(chosen)]
+    left_out = (
+        f"**This run left out {', '.join(f'`{n}`' for n in skipped)}**: their last figures are on the pages "
+        "linked below, not in this summary.\n\n"
+        if skipped
+        else ""
+    )
     doc = (
         "# Benchmarks\n\n"
-        f"Written by `make bench` (`python bench/run_all.py`) on {datetime.date.today().isoformat()}, "
+        f"Written by `{'make bench' if not skipped else 'python bench/run_all.py --only ' + ' '.join(dict(chosen))}` "
+        f"on {datetime.date.today().isoformat()}, "
         f"{machine()}, in {total / 60:.1f} minutes. Each script measures our way and its reference side by "
         "side in one run and reports the ratio; absolute times are context only (these machines are noisy, "
         "and may be shared: each section gives the load average around its script). "
         "Every script has a `--smoke` mode that `make test` runs, so none of them rots.\n\n"
-        "## Summary\n\n```\n" + "\n".join(summary) + "\n```\n\n"
+        + left_out
+        + "## Summary\n\n```\n"
+        + "\n".join(summary)
+        + "\n```\n\n"
         "What the figures mean, what was tried, and what limits the missed ones: "
         "[throughput](benchmarks-throughput.md), [live latency, warm start and fan-out](benchmarks-live.md), "
         "[registry at scale](benchmarks-registry.md).\n\n" + "\n".join(sections)
     )
-    if not args.only:
+    if not args.only or args.write:
         (ROOT / "docs" / "benchmarks.md").write_text(doc)
         print(f"wrote docs/benchmarks.md in {total / 60:.1f} minutes")
     else:
