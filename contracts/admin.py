@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from contracts import odcs
 from contracts.models import Contract, ContractVersion
+
+FORCE_PERMISSION = "contracts.force_version"
 
 
 class ContractVersionForm(forms.ModelForm):
@@ -16,6 +19,15 @@ class ContractVersionForm(forms.ModelForm):
         ),
         help_text="The `id` and `version` inside the document must match this version's contract and version.",
     )
+    force = forms.BooleanField(
+        required=False,
+        label="Force past the semver check",
+        help_text="Only for staff with the permission to force versions; a reason is required and recorded.",
+    )
+    force_reason = forms.CharField(
+        required=False, label="Reason for forcing", widget=forms.Textarea(attrs={"rows": 2, "cols": 110})
+    )
+    user = None  # set by the admin for the request: who may force
 
     class Meta:
         model = ContractVersion
@@ -36,6 +48,7 @@ class ContractVersionForm(forms.ModelForm):
                 "and use 'Save as new'."
             )
         self.parsed = None
+        self.semver_forced = None
 
     def clean_document_text(self):
         try:
@@ -66,6 +79,22 @@ class ContractVersionForm(forms.ModelForm):
             return  # the document was refused; its reasons are already on the form
         self.instance.document = self.parsed.document
         super()._post_clean()
+        if self.instance.pk is None and not self.errors:
+            self._check_semver()
+
+    def _check_semver(self):
+        """A new version must bump its number at least as much as its changes need; forcing is recorded."""
+        refusal = self.instance.semver_refusal()
+        if refusal is None:
+            return
+        if not self.cleaned_data.get("force"):
+            self.add_error("version", [f"Refused: {line}" for line in refusal.lines()])
+        elif self.user is None or not self.user.has_perm(FORCE_PERMISSION):
+            self.add_error("force", "you may not force a version past the semver check (permission force_version)")
+        elif not (self.cleaned_data.get("force_reason") or "").strip():
+            self.add_error("force_reason", "a reason is required to force a version past the semver check")
+        else:
+            self.semver_forced = refusal
 
 
 class ListedVersionForm(forms.ModelForm):
@@ -78,7 +107,7 @@ class ListedVersionForm(forms.ModelForm):
 class ContractVersionInline(admin.TabularInline):
     model = ContractVersion
     form = ListedVersionForm
-    fields = ["version", "status", "api_version", "fingerprint", "created_by", "created_at"]
+    fields = ["version", "status", "api_version", "fingerprint", "created_by", "created_at", "diff_link"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -86,6 +115,19 @@ class ContractVersionInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="diff")
+    def diff_link(self, obj):
+        return version_diff_link(obj)
+
+
+def version_diff_link(cv):
+    """A link to what changed since the version before this one (or nothing for the first)."""
+    before = cv.contract.versions.filter(sort_key__lt=cv.sort_key).order_by("-sort_key").first()
+    if before is None:
+        return "—"
+    url = reverse("contract-diff", args=[cv.contract.contract_id, before.version, cv.version])
+    return format_html('<a href="{}">diff from {}</a>', url, before.version)
 
 
 @admin.register(Contract)
@@ -106,17 +148,50 @@ class ContractVersionAdmin(admin.ModelAdmin):
         "api_version",
         "short_fingerprint",
         "lint_count",
+        "forced_label",
         "created_by",
         "created_at",
+        "diff_link",
     ]
     list_filter = ["status", "api_version", "contract"]
     search_fields = ["contract__contract_id", "version", "document"]
-    readonly_fields = ["api_version", "fingerprint", "lint_warnings", "created_by", "created_at"]
-    list_select_related = ["contract", "created_by"]
+    readonly_fields = [
+        "api_version",
+        "fingerprint",
+        "lint_warnings",
+        "forced_label",
+        "diff_link",
+        "created_by",
+        "created_at",
+    ]
+    list_select_related = ["contract", "created_by", "forced"]
 
     def get_fields(self, request, obj=None):
-        fields = ["contract", "version", "status", "document_text"]
+        fields = ["contract", "version", "status", "document_text", "force", "force_reason"]
         return fields + (self.readonly_fields if obj else [])
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user
+        return form
+
+    @admin.display(description="forced")
+    def forced_label(self, obj):
+        forced = getattr(obj, "forced", None) if obj.pk else None
+        if forced is None:
+            return "—"
+        return format_html(
+            "forced by {} on {}: {} ({} bump where {} was needed)",
+            forced.forced_by_label,
+            forced.created_at.strftime("%Y-%m-%d %H:%M"),
+            forced.reason,
+            forced.made_bump,
+            forced.required_bump,
+        )
+
+    @admin.display(description="diff")
+    def diff_link(self, obj):
+        return version_diff_link(obj) if obj.pk else "—"
 
     @admin.display(description="lint")
     def lint_count(self, obj):
@@ -142,5 +217,8 @@ class ContractVersionAdmin(admin.ModelAdmin):
         if not change or obj.created_by_id is None:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if form.semver_forced is not None:
+            obj.record_forced(form.semver_forced, reason=form.cleaned_data["force_reason"].strip(), user=request.user)
+            messages.warning(request, f"Forced past the semver check: {form.semver_forced}")
         for warning in obj.lint:
             messages.warning(request, f"Lint: {warning}")

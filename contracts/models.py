@@ -1,3 +1,4 @@
+import json
 import re
 
 from django.conf import settings
@@ -6,7 +7,9 @@ from django.db import models
 from django.urls import reverse
 
 from contracts import odcs
+from contracts.diff import diff_documents
 from contracts.identifiers import validate_identifier
+from contracts.semver import NotSemver, bump_between, bump_rank
 
 
 def version_sort_key(version):
@@ -126,6 +129,7 @@ class ContractVersion(models.Model):
     class Meta:
         ordering = ["contract__contract_id", "-sort_key"]
         constraints = [models.UniqueConstraint(fields=["contract", "version"], name="unique_contract_version")]
+        permissions = [("force_version", "Can force a new contract version past the semver check, with a reason")]
 
     def __str__(self):
         return f"{self.contract.contract_id} {self.version}"
@@ -207,9 +211,120 @@ class ContractVersion(models.Model):
             )
         return problems
 
+    def previous_active(self):
+        """The version a new one is judged against: the newest active version numbered below it."""
+        if self.contract_id is None:
+            return None
+        return (
+            ContractVersion.objects.filter(contract_id=self.contract_id, status=self.Status.ACTIVE)
+            .exclude(pk=self.pk)
+            .filter(sort_key__lt=version_sort_key(self.version))
+            .order_by("-sort_key")
+            .first()
+        )
+
+    def semver_refusal(self):
+        """Why this new version's number is too small a bump for what changed, or None when it is big enough.
+
+        Consumers pick versions up by range (^1, ~1.2): a breaking change shipped as a minor or patch
+        release would reach them unasked. See docs/contracts.md.
+        """
+        previous = self.previous_active()
+        if previous is None:
+            return None
+        diff = diff_documents(previous.document, self.document)
+        try:
+            made = bump_between(previous.version, self.version)
+        except NotSemver as exc:
+            return SemverRefusal(previous, diff, "none", f"{exc}; a version after an active one must be semantic")
+        if bump_rank(made) >= bump_rank(diff.required_bump):
+            return None
+        return SemverRefusal(previous, diff, made)
+
+    def record_forced(self, refusal, *, reason, user=None, via="admin"):
+        """Keep the evidence that this version went past a semver refusal, by whom and why."""
+        from django.contrib.admin.models import ADDITION, LogEntry
+
+        forced = ForcedVersion.objects.create(
+            version=self,
+            previous=refusal.previous.version,
+            required_bump=refusal.diff.required_bump,
+            made_bump=refusal.made,
+            breaking=[c.as_dict() for c in refusal.diff.breaking],
+            reason=reason,
+            forced_by=user if getattr(user, "pk", None) else None,
+            via=via,
+        )
+        if getattr(user, "pk", None):
+            message = f"Forced past the semver check ({refusal.summary}): {reason}"
+            LogEntry.objects.log_actions(user.pk, [self], ADDITION, change_message=message, single_object=True)
+        return forced
+
     def has_been_used(self):
         """A run or a dataset version points at this version (the registry's reverse relations)."""
-        return self.runs.exists() or self.dataset_versions.exists()
+        return self.runs.exists() or self.input_runs.exists() or self.dataset_versions.exists()
 
     def as_yaml(self):
         return odcs.to_yaml(self.document)
+
+    EXPORT_FORMATS = {"yaml": "application/yaml", "json": "application/json"}
+
+    def export(self, fmt="yaml"):
+        """The stored document as text that imports back to the same fingerprint: (text, content type, filename)."""
+        if fmt not in self.EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; use yaml or json")
+        text = self.as_yaml() if fmt == "yaml" else json.dumps(self.document, indent=2, ensure_ascii=False) + "\n"
+        filename = f"{self.contract.contract_id}-{self.version}.odcs.{fmt}"
+        return text, f"{self.EXPORT_FORMATS[fmt]}; charset=utf-8", filename
+
+    def diff_from(self, older):
+        """What changed from `older` (another version of the same contract) to this one."""
+        return diff_documents(older.document, self.document)
+
+
+class SemverRefusal:
+    """A new version numbered too low for its changes: what it was compared with, and what broke."""
+
+    def __init__(self, previous, diff, made, problem=""):
+        self.previous, self.diff, self.made, self.problem = previous, diff, made, problem
+
+    @property
+    def summary(self):
+        if self.problem:
+            return self.problem
+        return (
+            f"{self.previous.version} -> {self.diff.new} is a {self.made} bump; "
+            f"the changes since active version {self.previous.version} need {self.diff.required_bump}"
+        )
+
+    def lines(self):
+        """The refusal and each change that forces the bump (the breaking ones, else the non-breaking)."""
+        needed = {"major": "breaking", "minor": "non-breaking", "patch": "info"}.get(self.diff.required_bump)
+        worst = [c for c in self.diff.changes if c.cls == needed]
+        return [self.summary] + [f"{c.cls}: {c.path}: {c.change}" for c in worst]
+
+    def __str__(self):
+        return "; ".join(self.lines())
+
+
+class ForcedVersion(models.Model):
+    """A version saved past a semver refusal: who forced it, why, and what it broke."""
+
+    version = models.OneToOneField(ContractVersion, on_delete=models.CASCADE, related_name="forced")
+    previous = models.CharField(max_length=64, help_text="The active version it was compared with.")
+    required_bump = models.CharField(max_length=8)
+    made_bump = models.CharField(max_length=8)
+    breaking = models.JSONField(default=list, blank=True)
+    reason = models.TextField()
+    forced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    via = models.CharField(max_length=16, default="admin", help_text="admin or command")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.version} forced ({self.made_bump} where {self.required_bump} was needed)"
+
+    @property
+    def forced_by_label(self):
+        return self.forced_by.get_username() if self.forced_by_id else f"the operator ({self.via})"

@@ -6,5 +6,5 @@ urlpatterns = [
     path("", views.contract_list, name="contract-list"),
     path("<str:contract_id>/", views.contract_detail, name="contract-detail"),
     path("<str:contract_id>/<str:version>/", views.version_detail, name="contract-version"),
-    path("<str:contract_id>/<str:version>/odcs.yaml", views.version_yaml, name="contract-version-yaml"),
+    path("<str:contract_id>/<str:version>/odcs.<str:fmt>", views.version_export, name="contract-version-export"),
 ]

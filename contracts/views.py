@@ -1,6 +1,6 @@
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from contracts.models import Contract, ContractVersion
@@ -19,11 +19,24 @@ def contract_list(request):
 @require_GET
 def contract_detail(request, contract_id):
     contract = get_object_or_404(Contract, contract_id=contract_id)
-    versions = contract.versions.select_related("created_by").order_by("-sort_key")
+    old, new = request.GET.get("from"), request.GET.get("to")
+    if old and new:
+        # The page's compare form: the diff has an address of its own.
+        return redirect("contract-diff", contract_id, old, new)
+    versions = list(contract.versions.select_related("created_by", "forced").order_by("-sort_key"))
+    for cv, before in zip(versions, versions[1:] + [None], strict=True):
+        cv.before = before  # the version a "diff" link compares it with
     return render(
         request,
         "contracts/contract_detail.html",
-        {"contract": contract, "versions": versions, "datasets": contract.datasets.all()},
+        {
+            "contract": contract,
+            "versions": versions,
+            "datasets": contract.datasets.all(),
+            "choices": [cv.version for cv in versions],
+            "old": versions[1] if len(versions) > 1 else (versions[0] if versions else None),
+            "new": versions[0] if versions else None,
+        },
     )
 
 
@@ -45,8 +58,11 @@ def version_detail(request, contract_id, version):
 
 
 @require_GET
-def version_yaml(request, contract_id, version):
+def version_export(request, contract_id, version, fmt):
     cv = get_object_or_404(ContractVersion, contract__contract_id=contract_id, version=version)
-    response = HttpResponse(cv.as_yaml(), content_type="application/yaml; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{contract_id}-{version}.odcs.yaml"'
+    if fmt not in ContractVersion.EXPORT_FORMATS:
+        raise Http404(f"no export format {fmt!r}")
+    text, content_type, filename = cv.export(fmt)
+    response = HttpResponse(text, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

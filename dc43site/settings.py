@@ -349,6 +349,9 @@ if DC43_HEARTBEAT_TIMEOUT < 1:
 DC43_MAX_ACTIVE_RUNS = envint("DC43_MAX_ACTIVE_RUNS", 4)
 if DC43_MAX_ACTIVE_RUNS < 1:
     raise ImproperlyConfigured(f"DC43_MAX_ACTIVE_RUNS must be 1 or more, got {DC43_MAX_ACTIVE_RUNS}")
+# Where runs execute: `inline` in a thread of the process that started them (pages, commands), or
+# `worker`: pages and commands only queue them, and `manage.py run_worker` processes claim and run them.
+DC43_RUNNER = envchoice("DC43_RUNNER", "inline", ("inline", "worker"))
 # How often the serving process marks `interrupted` the runs whose process died; a page never
 # marks them itself. The test suite sets 0: no sweep thread unless a test starts one.
 DC43_SWEEP_SECONDS = envfloat("DC43_SWEEP_SECONDS", max(5.0, DC43_HEARTBEAT_TIMEOUT / 4))
@@ -364,6 +367,17 @@ if DC43_REJECT_SAMPLE_SIZE < 0:
 DC43_TRANSFORM_MODULES = envlist("DC43_TRANSFORM_MODULES", ["pipelines.transforms"])
 # `sql` quality rules run in the site's Spark session: off unless the operator opts in (docs/semantics.md).
 DC43_SQL_RULES = envchoice("DC43_SQL_RULES", "off", ("off", "restricted"))
+
+# OpenLineage (docs/lineage.md): events go to an HTTP endpoint or to a file of JSON lines; with
+# neither set, lineage is off and costs a run nothing.
+OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
+OPENLINEAGE_ENDPOINT = os.environ.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage")
+OPENLINEAGE_API_KEY = os.environ.get("OPENLINEAGE_API_KEY", "")
+DC43_OPENLINEAGE_FILE = os.environ.get("DC43_OPENLINEAGE_FILE", "")
+# The namespace of the jobs (one per pipeline), and of datasets whose contract names no server.
+DC43_OPENLINEAGE_NAMESPACE = os.environ.get("DC43_OPENLINEAGE_NAMESPACE", "dc43")
+# Where this site is reached: the `dc43` run facet's _schemaURL points at the schema the site serves.
+DC43_SITE_URL = os.environ.get("DC43_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -17,7 +17,8 @@ def on_site_start():
     mark_orphaned_runs()
     if settings.DC43_SWEEP_SECONDS:
         Sweeper(settings.DC43_SWEEP_SECONDS).start()
-    if settings.DC43_WARM_SPARK:
+    # With runner workers, no run executes in a web process: its Spark would only hold memory.
+    if settings.DC43_WARM_SPARK and settings.DC43_RUNNER == "inline":
         from pipelines.spark import warm_in_background
 
         warm_in_background()

@@ -1,14 +1,17 @@
-"""Runner threads: one per run, in the process that started it (no Celery, no worker process).
+"""Runner threads: one per run, in the process that started it or in a runner worker (no Celery).
 
 `start_run` resolves the pipeline's row, validates the request, records a `running` Run owned by
-this process (the database refuses a second active run of a pipeline) and starts its thread. The
+this process (the database refuses a second active run of a pipeline) and starts its thread. With
+DC43_RUNNER=worker it records the run `queued` instead, and a `manage.py run_worker` process claims
+it from the registry and starts the same thread there (`launch`). The
 thread builds the stream, follows it until its window ends, its source is drained, or somebody asks
 it to stop through the row, and commits the final status before `complete`. A heartbeat thread of
 its own stamps the row for the whole life of the run, Spark's start-up and the stop included.
 
 Why one module of this size: a run's life (start, follow, stop, finish, beat) is one state machine
 whose steps share the run's row and its locks; split, each half would have to re-check what the
-other just did. The commands and pages only call `start_run`, `stop_run` and `wait_for`.
+other just did. The commands and pages only call `start_run`, `stop_run`, `wait_for` and `is_active`; the worker
+calls `launch`.
 """
 
 import logging
@@ -18,11 +21,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from contracts.checks import ENFORCE, RunType, Verdict
 from pipelines.errors import first_line
-from registry.models import EventKind, Run, RunMode, RunStatus, Stage, StageStatus, owner_fields
+from registry.models import ACTIVE_STATUSES, EventKind, Run, RunMode, RunStatus, Stage, StageStatus, owner_fields
 from registry.pipelines import DEFAULT_TRIGGER, Pipeline, SourceFormat, transform_problem
 
 logger = logging.getLogger("dc43.runner")
@@ -33,6 +37,8 @@ STOP_POLL_SECONDS = 0.5
 # enforce run before Spark plans another batch.
 WATCH_SECONDS = 0.1
 FIRST_BATCH_TIMEOUT = 120
+# How often a process that does not run a run reads its row while waiting for it to end.
+FOLLOW_SECONDS = 0.2
 # How long a run (and the command following it) keeps trying while the database is unreachable (a restart).
 DATABASE_RETRY_SECONDS = 60
 # What the read stage says once the source passed its input gate, by the gate's verdict.
@@ -103,8 +109,10 @@ def check_run_request(key, *, seconds=None, mode=None, run_type=None):
 def start_run(key, *, seconds=None, mode=None, run_type=None, user=None, via="python"):
     """Validate, record a `running` Run owned by this process, start its thread, return the Run.
 
-    Raises ValueError for a bad request and RunRefused when the pipeline has an active run or the
-    site already runs DC43_MAX_ACTIVE_RUNS runs; nothing is recorded then.
+    With DC43_RUNNER=worker the Run is recorded `queued`, without an owner, and a runner worker
+    starts it. Raises ValueError for a bad request and RunRefused when the pipeline has an active
+    (queued or running) run or the site already has DC43_MAX_ACTIVE_RUNS active runs; nothing is
+    recorded then.
     """
     request = check_run_request(key, seconds=seconds, mode=mode, run_type=run_type)
     pipeline = request.pipeline
@@ -112,9 +120,13 @@ def start_run(key, *, seconds=None, mode=None, run_type=None, user=None, via="py
     # is where it is found, as the site's start-up finds every such run.
     Run.objects.filter(pipeline=pipeline).mark_interrupted_orphans()
     limit = settings.DC43_MAX_ACTIVE_RUNS
+    # Queued runs count: the limit is kept where a start can be refused with its reason, and workers
+    # then claim without agreeing among themselves on how many run.
     active = Run.objects.active().count()
     if active >= limit:
         raise RunRefused(f"the site already runs {active} runs (DC43_MAX_ACTIVE_RUNS={limit}); stop one or wait")
+    queued = settings.DC43_RUNNER == "worker"
+    where = {"status": RunStatus.QUEUED, "queued_at": timezone.now()} if queued else owner_fields()
     try:
         with transaction.atomic():
             run = Run.objects.create(
@@ -125,22 +137,29 @@ def start_run(key, *, seconds=None, mode=None, run_type=None, user=None, via="py
                 requested_seconds=request.seconds,
                 started_by=user if getattr(user, "is_authenticated", False) else None,
                 started_via=via,
-                **owner_fields(),
+                **where,
             )
     except IntegrityError:
         # The constraint one_active_run_per_pipeline: another start won, in this process or another.
         running = pipeline.active_run()
         where = f": {running.get_absolute_url()}" if running else ""
         raise RunRefused(f"pipeline {pipeline.key} already has an active run{where}", running) from None
-    run.log(
-        EventKind.STARTED,
-        {"scenario": pipeline.key, "run_type": run.run_type, "seconds": run.requested_seconds, "mode": run.mode},
-    )
+    started = {"scenario": pipeline.key, "run_type": run.run_type, "seconds": run.requested_seconds, "mode": run.mode}
+    run.log(EventKind.STARTED, {**started, "queued": True} if queued else started)
+    if not queued:
+        launch(run)
+    return run
+
+
+def launch(run):
+    """Start the runner thread of a run this process owns (just started, or claimed from the queue)."""
+    pipeline = run.pipeline
+    request = RunRequest(pipeline, run.mode, run.requested_seconds, run.run_type)
     runner = Runner(run, pipeline, request.trigger)
     with _runners_lock:
         _runners[run.id] = runner
     runner.start()
-    return run
+    return runner
 
 
 def run_pipeline(key, **kwargs):
@@ -162,11 +181,26 @@ def runner_for(run):
 
 
 def wait_for(run, timeout=None):
+    """Wait until the run has ended (its thread here, or its row when a worker runs it); False on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while is_active(run):
+        runner = runner_for(run)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        if runner is not None:
+            runner.join(left)
+        else:
+            time.sleep(min(FOLLOW_SECONDS, left) if left is not None else FOLLOW_SECONDS)
+    return True
+
+
+def is_active(run):
+    """Whether the run goes on: its thread, when this process runs it; otherwise its row (a worker runs it)."""
     runner = runner_for(run)
     if runner is not None:
-        runner.join(timeout)
-        return not runner.is_alive()
-    return True
+        return runner.is_alive()
+    return Run.objects.filter(pk=getattr(run, "pk", run), status__in=ACTIVE_STATUSES).exists()
 
 
 def stop_run(run, by):
@@ -210,11 +244,6 @@ def resolve_transform(dotted):
     if problem:
         raise ValueError(f"transform: {problem}")
     return import_string(dotted)
-
-
-def contract_ref(ref):
-    contract_id, _, version = ref.partition("@")
-    return contract_id, version or None
 
 
 class Heartbeat(threading.Thread):
@@ -266,6 +295,7 @@ class Runner(threading.Thread):
         self.spark = None
         self.temporary_checkpoint = None
         self.last_poll = 0.0
+        self.pins = {}  # {contract field: (id, version)}, resolved once when the run starts
 
     def abandon(self):
         """Somebody else finished the run (a sweep): stop the query, record and publish nothing more."""
@@ -308,11 +338,13 @@ class Runner(threading.Thread):
         close_old_connections()
         run.stage(Stage.SETUP, StageStatus.ACTIVE, "starting Spark")
         self.spark = spark = get_spark()
-        run.stage(Stage.SETUP, StageStatus.DONE, f"Spark {spark.version}")
+        run.record_spark(spark.sparkContext)
+        run.stage(Stage.SETUP, StageStatus.DONE, f"Spark {spark.version} on {run.spark_master}, {run.spark_app_id}")
         if self.stop_before_query():
             return
         run.stage(Stage.READ, StageStatus.ACTIVE, self.source_label())
-        _, compiled_input = resolve_contract(*contract_ref(pipeline.input_contract))
+        self.pins = run.pin_contracts()
+        _, compiled_input = resolve_contract(*self.pins["input_contract"])
         every = trigger_millis(self.trigger)
         try:
             source = read_source(
@@ -321,8 +353,8 @@ class Runner(threading.Thread):
                 format=pipeline.source_format,
                 path=pipeline.source_location() or None,
                 options=pipeline.source_options,
-                # A rate source's rows are counted from the press of Run, one trigger's worth at a time.
-                paced=(every, run.started_at.timestamp() * 1000) if every else None,
+                # A rate source's rows are counted from now (a queued run's wait is not theirs), a trigger's worth at a time.
+                paced=(every, time.time() * 1000) if every else None,
             )
         except ValueError as exc:
             run.stage(Stage.READ, StageStatus.FAILED, str(exc))
@@ -348,8 +380,8 @@ class Runner(threading.Thread):
         from pipelines.streaming import write_stream_with_contract
 
         run, pipeline = self.record, self.pipeline
-        output_id, output_version = contract_ref(pipeline.output_contract)
-        rejects = contract_ref(pipeline.rejects_contract) if pipeline.rejects_contract else None
+        output_id, output_version = self.pins["output_contract"]
+        rejects = self.pins["rejects_contract"]
         # What a crashed publish left in the datasets this run writes is put right before it writes there.
         reconcile([output_id, *([rejects[0]] if rejects else [])], self.spark, run)
         extra = {}

@@ -100,8 +100,8 @@ def paced_rate(options, trigger_ms, start_ms):
     Spark's rate source counts whole seconds from the moment its query planned the first batch: that
     batch is always empty, and each second's rows wait for the next trigger after it, so the first
     rows of a run reach the page one to two seconds after the query starts. Its per-micro-batch twin
-    gives every trigger rowsPerSecond x the trigger's length rows, stamped from `start_ms` (when Run
-    was pressed) one trigger apart: the same values, the same rows per second while the batches keep
+    gives every trigger rowsPerSecond x the trigger's length rows, stamped from `start_ms` (when the
+    run opened its source) one trigger apart: the same values, the same rows per second while the batches keep
     up with the trigger, and rows in the first trigger. A ramp-up, or a rate that does not divide into
     whole rows per trigger, keeps Spark's rate source.
     """

@@ -7,7 +7,7 @@ Pure Python (no pyspark). The shape of a spec is checked here; what its fields m
     key: orders-landing
     title: Orders from the landing folder
     source: {format: json, path: var/landing/orders, options: {maxFilesPerTrigger: 2}}
-    input_contract: shop.orders_raw          # id, or id@version
+    input_contract: shop.orders_raw          # id, id@^1, id@~1.2 or id@1.2.3
     output_contract: shop.orders
     rejects_contract: shop.orders_rejects    # optional
     transform: pipelines.transforms.orders   # optional

@@ -9,9 +9,9 @@ from contracts.checks import RunType
 from pipelines.checkpoints import is_local, read_progress, waiting_files
 from pipelines.runner import RunRefused, start_run, stop_run
 from registry.access import can_start_runs
-from registry.models import Run, RunMode, RunStatus
+from registry.models import ACTIVE_STATUSES, Run, RunMode
 from registry.pages import KeysetPage
-from registry.pipelines import Pipeline
+from registry.pipelines import Pipeline, parse_contract_ref
 from registry.views import RUNS_PER_PAGE, attach_batch_totals
 
 FILES_SHOWN = 50  # the newest files done and the oldest waiting; a pipeline may have read thousands
@@ -57,7 +57,7 @@ def stop(request, run_id):
     run = get_object_or_404(Run, pk=run_id)
     if not can_start_runs(request.user):
         raise PermissionDenied(NEEDS_PERMISSION)
-    if not run.is_running:
+    if not run.is_active:
         return render(request, "pipelines/not_running.html", {"run": run}, status=409)
     stop_run(run, request.user.get_username())
     return redirect(run)
@@ -70,7 +70,7 @@ def runs_of(pipeline):
 
 def card(pipeline):
     last = runs_of(pipeline).first()
-    active = last if last and last.is_running else runs_of(pipeline).filter(status=RunStatus.RUNNING).first()
+    active = last if last and last.is_active else runs_of(pipeline).filter(status__in=ACTIVE_STATUSES).first()
     return {
         "pipeline": pipeline,
         "last": last,
@@ -90,13 +90,19 @@ def default_mode(pipeline):
 
 
 def contract_links(pipeline):
-    """(role, contract id, version or "") of each contract the pipeline names."""
+    """(role, contract id, exact version or "", range or "") of each contract the pipeline names."""
     roles = {"input_contract": "input", "output_contract": "output", "rejects_contract": "rejects"}
     links = []
     for field, role in roles.items():
-        contract_id, _, version = getattr(pipeline, field).partition("@")
-        if contract_id:
-            links.append({"role": role, "id": contract_id, "version": version})
+        try:
+            ref = parse_contract_ref(getattr(pipeline, field)) if getattr(pipeline, field) else None
+        except ValueError:
+            ref = None
+        if ref is not None:
+            version = "" if ref.is_range else ref.spec
+            links.append(
+                {"role": role, "id": ref.contract_id, "version": version, "range": ref.spec if ref.is_range else ""}
+            )
     return links
 
 

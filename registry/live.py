@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 
-from registry.models import Run, RunStatus
+from registry.models import Run
 from registry.presenters import RunPage, event_batch_key
 
 
@@ -32,7 +32,7 @@ def updates_since(run_id, seen):
     if run is None:
         return None
     if run.last_seq <= seen:
-        return Update("", seen, run.status != RunStatus.RUNNING)
+        return Update("", seen, not run.is_active)
     page = RunPage.load(run_id)
     if page is None:
         return None

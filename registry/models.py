@@ -6,7 +6,7 @@ shows them read-only, and only the verbs below change them.
 Why one module of this size: the verbs that change a run (log, stage, record_batch, finish)
 share one transaction discipline (sequence numbers written with the rows they describe), and
 reading them side by side is how that discipline is kept. Everything else has a module of its
-own: wake-ups (wakeups.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
+own: wake-ups (wakeups.py), lineage (lineage.py), the run summary's SQL (summary.py), pipelines (pipelines.py).
 """
 
 import os
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 from django.urls import reverse
@@ -25,6 +25,7 @@ from django.utils import timezone
 from contracts.checks import RunType, Verdict, worst
 from contracts.identifiers import validate_identifier
 from contracts.models import Contract, ContractVersion
+from registry import lineage
 from registry.summary import batch_summary
 from registry.wakeups import notify
 
@@ -38,6 +39,7 @@ class RunFinished(RuntimeError):
 
 
 class RunStatus(models.TextChoices):
+    QUEUED = "queued"
     RUNNING = "running"
     OK = "ok"
     WARN = "warn"
@@ -51,6 +53,10 @@ class RunStatus(models.TextChoices):
         return {Verdict.OK: cls.OK, Verdict.WARN: cls.WARN, Verdict.BLOCK: cls.BLOCKED}[verdict]
 
 
+# A queued run holds its pipeline as a running one does: both are active, neither has ended.
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
 # A micro-batch says the verdict of its rows, or that it had none.
 BatchStatus = models.TextChoices("BatchStatus", [(v.name, v.value) for v in Verdict] + [("EMPTY", "empty")])
 
@@ -59,12 +65,21 @@ class EventKind(models.TextChoices):
     """What a run's event log holds: the live page renders each kind."""
 
     STARTED = "started"
+    CLAIMED = "claimed"
     STAGE = "stage"
     GATE = "gate"
     BATCH = "batch"
     MILESTONE = "milestone"
     STOP_REQUESTED = "stop_requested"
     COMPLETE = "complete"
+    REQUEUED = "requeued"
+
+
+class RestartCause(models.TextChoices):
+    """Why a run was put back in the queue for its pipeline: its worker shut down, or died."""
+
+    SHUTDOWN = "shutdown", "its worker shut down"
+    INTERRUPTED = "interrupted", "its worker died"
 
 
 class RunMode(models.TextChoices):
@@ -172,7 +187,24 @@ class RunQuerySet(models.QuerySet):
         return [run for run, reason in list(self.orphans()) if run.interrupt(reason)]
 
     def active(self):
-        return self.filter(status=RunStatus.RUNNING)
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def claim_next(self):
+        """Take the oldest queued run for this process, or None: the registry is the runner workers' queue.
+
+        SKIP LOCKED lets several workers claim at once on PostgreSQL, each passing over the row
+        another one holds; SQLite ignores it (one worker there, see `run_worker`).
+        """
+        with transaction.atomic():
+            run = (
+                self.select_for_update(skip_locked=True)
+                .filter(status=RunStatus.QUEUED)
+                .order_by("queued_at", "id")
+                .first()
+            )
+            if run is not None:
+                run.claim()
+        return run
 
     def with_rejects(self, since=None, until=None):
         """Runs that quarantined rows (started in a period), each with `quarantined`, its rows sent to the rejects.
@@ -221,6 +253,22 @@ class Run(models.Model):
         related_name="runs",
         help_text="The output contract version the run was checked against.",
     )
+    input_contract_version = models.ForeignKey(
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="input_runs",
+        help_text="The input contract version the run resolved at its start.",
+    )
+    rejects_contract_version = models.ForeignKey(
+        ContractVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rejects_runs",
+        help_text="The rejects contract version the run resolved at its start.",
+    )
     schema_gate = models.JSONField(
         default=dict, blank=True, help_text="Schema snapshot and differences found at the gate."
     )
@@ -228,6 +276,22 @@ class Run(models.Model):
     pipeline = models.ForeignKey(
         "registry.Pipeline", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
     )
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the run was queued for a runner worker (started_at: when one claimed it).",
+    )
+    spark_master = models.CharField(max_length=255, blank=True, help_text="The Spark master the run's session used.")
+    spark_app_id = models.CharField(max_length=255, blank=True, help_text="The Spark application id of its session.")
+    restart_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="restarts",
+        help_text="The run this one resumes: it was stopped by a worker's shutdown or interrupted by its death.",
+    )
+    restart_cause = models.CharField(max_length=16, choices=RestartCause.choices, blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -243,7 +307,9 @@ class Run(models.Model):
         constraints = [
             # The database, not only Python, refuses a second active run of a pipeline.
             models.UniqueConstraint(
-                fields=["pipeline"], condition=models.Q(status="running"), name="one_active_run_per_pipeline"
+                fields=["pipeline"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_run_per_pipeline",
             ),
         ]
 
@@ -258,9 +324,34 @@ class Run(models.Model):
         return self.status == RunStatus.RUNNING
 
     @property
+    def is_queued(self):
+        return self.status == RunStatus.QUEUED
+
+    @property
+    def is_active(self):
+        """Queued or running: it has not ended, so its page is live and it may be stopped."""
+        return self.status in ACTIVE_STATUSES
+
+    @property
     def stopping(self):
         """Asked to stop, and not finished yet: the batch in flight is being recorded."""
         return self.is_running and self.stop_requested_at is not None
+
+    @property
+    def queue_wait(self):
+        """How long the run waited for a runner worker (so far, while queued); None when it never queued."""
+        if not self.queued_at:
+            return None
+        return (self.started_at if not self.is_queued else timezone.now()) - self.queued_at
+
+    @property
+    def queue_wait_seconds(self):
+        wait = self.queue_wait
+        return None if wait is None else max(wait.total_seconds(), 0)
+
+    @property
+    def owner_label(self):
+        return f"pid {self.owner_pid} on {self.owner_host}" if self.owner_pid else ""
 
     @property
     def started_by_label(self):
@@ -282,6 +373,89 @@ class Run(models.Model):
     def slice_version(self, batch_id):
         return f"{self.version_prefix}-b{batch_id:06d}"
 
+    def pin_contracts(self):
+        """Resolve the pipeline's contract references once, at the start, and record what they named.
+
+        A range (`shop.orders@^1`) picks the newest active version in it now; the whole run keeps that
+        version even if another is activated while it streams. Returns {field: (id, version) or None}.
+        `contract_version` is set by the output gate, with the pinned output version: it says what the
+        output was checked against, so a run blocked at its input gate has none.
+        """
+        pins = self.pipeline.resolve_contracts()
+        self.input_contract_version = pins["input_contract"]
+        self.rejects_contract_version = pins["rejects_contract"]
+        self.save(update_fields=["input_contract_version", "rejects_contract_version"])
+        return {field: (cv.contract.contract_id, cv.version) if cv else None for field, cv in pins.items()}
+
+    def claim(self):
+        """This process takes the queued run (call with its row locked): it runs now, owned and beating."""
+        now = timezone.now()
+        fields = {**owner_fields(), "status": RunStatus.RUNNING, "started_at": now, "heartbeat_at": now}
+        for name, value in fields.items():
+            setattr(self, name, value)
+        Run.objects.filter(pk=self.pk).update(**fields)
+        waited = (now - self.queued_at).total_seconds() if self.queued_at else 0
+        self.append_event(
+            EventKind.CLAIMED, {"host": self.owner_host, "pid": self.owner_pid, "waited": round(waited, 3)}
+        )
+
+    def record_spark(self, spark_context):
+        """Where the run's Spark work goes: the master and the application its session belongs to."""
+        self.spark_master, self.spark_app_id = spark_context.master or "", spark_context.applicationId or ""
+        Run.objects.filter(pk=self.pk).update(spark_master=self.spark_master, spark_app_id=self.spark_app_id)
+
+    def requeue(self, cause):
+        """Queue a new run of this one's pipeline, same mode and type, that resumes from its checkpoint.
+
+        Called once the run has ended. Returns the new run, or None when the pipeline already has an
+        active run again (somebody started one meanwhile). Both runs get an event, and the new one's
+        `restart_of` names this one.
+        """
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    restart = Run.objects.create(
+                        pipeline_id=self.pipeline_id,
+                        scenario=self.scenario,
+                        run_type=self.run_type,
+                        mode=self.mode,
+                        requested_seconds=self.requested_seconds,
+                        started_by_id=self.started_by_id,
+                        started_via=self.started_via,
+                        status=RunStatus.QUEUED,
+                        queued_at=timezone.now(),
+                        restart_of=self,
+                        restart_cause=cause,
+                    )
+            except IntegrityError:
+                return None
+            why = RestartCause(cause).label
+            self.append_event(EventKind.REQUEUED, {"run": str(restart.pk), "cause": cause, "why": why})
+            restart.append_event(
+                EventKind.STARTED,
+                {
+                    "scenario": restart.scenario,
+                    "run_type": restart.run_type,
+                    "seconds": restart.requested_seconds,
+                    "mode": restart.mode,
+                    "queued": True,
+                    "restart_of": str(self.pk),
+                    "why": why,
+                },
+            )
+        return restart
+
+    @property
+    def restarts_after_interruption(self):
+        """A continuous run a runner worker hosted is put back in the queue when that worker dies, once:
+        a run that was itself such a restart is not (a pipeline that kills its worker must not loop)."""
+        return (
+            self.mode == RunMode.UNTIL_STOPPED
+            and self.pipeline_id is not None
+            and self.queued_at is not None
+            and self.restart_cause != RestartCause.INTERRUPTED
+        )
+
     def beat(self):
         """Say the owner is alive, by the database's clock; False when the run is no longer running."""
         return bool(Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(heartbeat_at=Now()))
@@ -290,15 +464,21 @@ class Run(models.Model):
         """Ask the run's owner, in whatever process, to stop it cleanly; True the first time it is asked.
 
         The owner polls the row: the batch in flight finishes and is recorded, then the run ends
-        with the verdict of its data and a reason that says who stopped it.
+        with the verdict of its data and a reason that says who stopped it. A queued run has no
+        owner yet: it ends here, and no worker will claim it (its row is locked meanwhile).
         """
         with transaction.atomic():
-            asked = Run.objects.filter(pk=self.pk, status=RunStatus.RUNNING, stop_requested_at__isnull=True).update(
+            queued = Run.objects.select_for_update().filter(pk=self.pk, status=RunStatus.QUEUED).exists()
+            asked = Run.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES, stop_requested_at__isnull=True).update(
                 stop_requested_at=timezone.now(), stop_requested_by=str(by)[:200]
             )
             if asked:
                 self.append_event(EventKind.STOP_REQUESTED, {"by": str(by)})
-        self.refresh_from_db(fields=["status", "stop_requested_at", "stop_requested_by", "last_seq"])
+            if asked and queued:
+                self.finish(RunStatus.OK, f"stopped by {by} while queued, before it started")
+        self.refresh_from_db(
+            fields=["status", "reason", "finished_at", "stop_requested_at", "stop_requested_by", "last_seq"]
+        )
         return bool(asked)
 
     def append_event(self, kind, payload=None):
@@ -309,6 +489,8 @@ class Run(models.Model):
         self.last_seq = Run.objects.filter(pk=self.pk).values_list("last_seq", flat=True).get()
         event = RunEvent.objects.create(run=self, seq=self.last_seq, kind=kind, payload=payload or {})
         transaction.on_commit(lambda: notify(self.id, event.seq))
+        if lineage.enabled():  # off, lineage costs an event nothing
+            transaction.on_commit(lambda: lineage.heard(self.id, event.seq, kind))
         return event
 
     def log(self, kind, payload=None):
@@ -331,7 +513,7 @@ class Run(models.Model):
         """Commit the final state, then publish `complete`: the page never sees an unfinished 'complete'."""
         with transaction.atomic():
             locked = Run.objects.select_for_update().get(pk=self.pk)
-            if locked.status != RunStatus.RUNNING:
+            if locked.status not in ACTIVE_STATUSES:
                 self.status, self.reason, self.finished_at = locked.status, locked.reason, locked.finished_at
                 return False
             self.status = status or self.derived_status()
@@ -345,7 +527,12 @@ class Run(models.Model):
         return True
 
     def interrupt(self, reason):
-        return self.finish(RunStatus.INTERRUPTED, reason)
+        """End the run `interrupted`; a continuous run of a dead worker goes back to the queue (see below)."""
+        with transaction.atomic():
+            ended = self.finish(RunStatus.INTERRUPTED, reason)
+            if ended and self.restarts_after_interruption:
+                self.requeue(RestartCause.INTERRUPTED)
+        return ended
 
     def orphan_reason(self, now=None):
         """Why this running run's owner is gone, or "" while it may be alive: a dead pid on this

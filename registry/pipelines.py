@@ -8,6 +8,7 @@ never runs code somebody typed.
 import ast
 import importlib.util
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 
 from contracts.models import Contract, ContractVersion
+from contracts.semver import NotSemver, Semver
 from registry.models import RunType
 
 KEY_PATTERN = r"^[a-z0-9-]+$"
@@ -58,10 +60,16 @@ class Pipeline(models.Model):
         max_length=1000, blank=True, help_text="The folder watched for new files (any Hadoop path); empty for rate."
     )
     source_options = models.JSONField(default=dict, blank=True, help_text="Spark reader options, e.g. {}.")
-    input_contract = models.CharField(max_length=200, help_text="A contract id, or id@version.")
-    output_contract = models.CharField(max_length=200, help_text="A contract id, or id@version.")
+    input_contract = models.CharField(
+        max_length=200, help_text="A contract id, with an optional range: id, id@^1, id@~1.2 or id@1.2.3."
+    )
+    output_contract = models.CharField(
+        max_length=200, help_text="A contract id, with an optional range: id, id@^1, id@~1.2 or id@1.2.3."
+    )
     rejects_contract = models.CharField(
-        max_length=200, blank=True, help_text="Optional: failing rows are routed to this contract's dataset."
+        max_length=200,
+        blank=True,
+        help_text="Optional: failing rows are routed to this contract's dataset (id, with an optional range).",
     )
     transform = models.CharField(
         max_length=200, blank=True, help_text="Optional dotted path to f(df) -> df inside DC43_TRANSFORM_MODULES."
@@ -126,7 +134,7 @@ class Pipeline(models.Model):
         return f"{self.key}@{self.checkpoint_epoch}"
 
     def active_run(self):
-        return self.runs.filter(status="running").first()
+        return self.runs.filter(status__in=["queued", "running"]).first()
 
     def reset_progress(self, user=None):
         """Start a new epoch: the next run reads the source from the beginning. The old checkpoint stays
@@ -149,9 +157,18 @@ class Pipeline(models.Model):
         return stamp
 
     def contract_version(self, field):
-        """The ContractVersion a contract field refers to (DoesNotExist says which is missing)."""
-        contract_id, _, version = getattr(self, field).partition("@")
-        return ContractVersion.objects.resolve(contract_id, version or None)
+        """The ContractVersion a contract field refers to now (DoesNotExist says which is missing)."""
+        return parse_contract_ref(getattr(self, field)).resolve()
+
+    def resolve_contracts(self):
+        """{field: ContractVersion or None}: what a run starting now is checked against, resolved once."""
+        return {field: self.contract_version(field) if getattr(self, field) else None for field in self.CONTRACT_FIELDS}
+
+    def contract_refs(self):
+        """{field: ContractRef} for the contract fields that are set."""
+        return {
+            field: parse_contract_ref(getattr(self, field)) for field in self.CONTRACT_FIELDS if getattr(self, field)
+        }
 
     def clean(self):
         problems = {}
@@ -167,7 +184,10 @@ class Pipeline(models.Model):
             raise ValidationError(problems)
 
     def _contract_problem(self, field):
-        contract_id = getattr(self, field).partition("@")[0]
+        try:
+            contract_id = parse_contract_ref(getattr(self, field)).contract_id
+        except ValueError as exc:
+            return str(exc)
         if not Contract.objects.filter(contract_id=contract_id).exists():
             return f"no contract {contract_id}"
         try:
@@ -182,6 +202,115 @@ class Pipeline(models.Model):
         if self.source_format in (SourceFormat.JSON, SourceFormat.CSV, SourceFormat.PARQUET) and not self.source_path:
             return f"a {self.source_format} source needs the path of the folder it watches"
         return None
+
+
+@dataclass(frozen=True)
+class ContractRef:
+    """How a pipeline names a contract: an id and an optional version range.
+
+    `id` alone is the newest active version (else the newest, as before ranges); `id@1.2.3` is exactly that
+    version; `id@^1` any active 1.x.y; `id@~1.2` any active 1.2.z. Below 1.0.0 the minor number is the
+    breaking one (contracts/semver.py): `^0.2` is 0.2.z only. A range never picks a pre-release.
+    """
+
+    contract_id: str
+    spec: str = ""
+    low: Semver | None = None
+    high: Semver | None = None  # exclusive
+
+    def __str__(self):
+        return f"{self.contract_id}@{self.spec}" if self.spec else self.contract_id
+
+    @property
+    def is_range(self):
+        return self.low is not None
+
+    def admits(self, version):
+        """Whether a version number is one this reference may resolve to."""
+        if not self.spec:
+            return True
+        if not self.is_range:
+            return str(version) == self.spec
+        try:
+            number = Semver.parse(version)
+        except NotSemver:
+            return False
+        return number.release[0] == 1 and self.low <= number < self.high
+
+    def resolve(self):
+        """The ContractVersion this reference names now: the newest active version in range for a range."""
+        if not self.is_range:
+            return ContractVersion.objects.resolve(self.contract_id, self.spec or None)
+        active = ContractVersion.objects.filter(
+            contract__contract_id=self.contract_id, status=ContractVersion.Status.ACTIVE
+        ).select_related("contract")
+        found = max(
+            (cv for cv in active if self.admits(cv.version)), key=lambda cv: Semver.parse(cv.version), default=None
+        )
+        if found is None:
+            raise ContractVersion.DoesNotExist(
+                f"contract {self.contract_id!r} has no active version in range {self.spec}"
+            )
+        return found
+
+
+def pipelines_picking_up(contract_id, new):
+    """For a change to ContractVersion `new`: each pipeline naming the contract, what it uses now, and whether
+    its reference would move to `new` once `new` is active (a range never crosses a major version)."""
+    rows = []
+    for pipeline in Pipeline.objects.order_by("key"):
+        for field, ref in _refs(pipeline):
+            if ref.contract_id != contract_id:
+                continue
+            try:
+                current = ref.resolve()
+            except ContractVersion.DoesNotExist:
+                current = None
+            newer = current is None or new.sort_key >= current.sort_key
+            rows.append(
+                {
+                    "pipeline": pipeline,
+                    "role": field.removesuffix("_contract"),
+                    "ref": str(ref),
+                    "current": current,
+                    "picks_up": ref.admits(new.version) and newer,
+                }
+            )
+    return rows
+
+
+def _refs(pipeline):
+    try:
+        return pipeline.contract_refs().items()
+    except ValueError:
+        return []
+
+
+def parse_contract_ref(text):
+    """A ContractRef from `id`, `id@1.2.3`, `id@^1`, `id@^1.2`, `id@~1.2`...; ValueError says what is wrong."""
+    contract_id, at, spec = str(text).strip().partition("@")
+    if not contract_id:
+        raise ValueError(f"{text!r} names no contract; write id, id@^1, id@~1.2 or id@1.2.3")
+    if at and not spec:
+        raise ValueError(f"{text!r}: give a version or a range after '@' (^1, ~1.2, 1.2.3), or drop the '@'")
+    if not spec or spec[0] not in "^~":
+        return ContractRef(contract_id, spec)
+    match = RANGE.match(spec[1:])
+    if not match:
+        raise ValueError(f"{text!r}: {spec!r} is not a range; write ^1, ^1.2, ^1.2.3, ~1.2 or ~1.2.3")
+    major, minor, patch = (int(n) if n is not None else None for n in match.groups())
+    low = Semver(major, minor or 0, patch or 0)
+    if spec[0] == "~" and minor is not None:
+        high = Semver(major, minor + 1, 0)
+    elif major == 0 and minor is not None:
+        high = Semver(0, minor + 1, 0)  # ^0.2: the minor number is the breaking one below 1.0.0
+    else:
+        high = Semver(major + 1, 0, 0)
+    # Pre-releases of the upper bound sort below it; a range admits releases only (see admits).
+    return ContractRef(contract_id, spec, low, high)
+
+
+RANGE = re.compile(r"^(0|[1-9]\d*)(?:\.(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?)?$")
 
 
 def options_problem(options):

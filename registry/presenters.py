@@ -10,6 +10,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
 from registry.models import (
@@ -24,7 +25,15 @@ from registry.models import (
     Verdict,
 )
 
-TIMELINE_KINDS = {EventKind.STARTED, EventKind.GATE, EventKind.MILESTONE, EventKind.STOP_REQUESTED, EventKind.COMPLETE}
+TIMELINE_KINDS = {
+    EventKind.STARTED,
+    EventKind.CLAIMED,
+    EventKind.GATE,
+    EventKind.MILESTONE,
+    EventKind.STOP_REQUESTED,
+    EventKind.COMPLETE,
+    EventKind.REQUEUED,
+}
 CHART_BATCHES = 60
 STOPPING_DETAIL = "the batch in flight finishes and is recorded, then the run ends"
 BATCH_WINDOW = (
@@ -61,6 +70,7 @@ class TimelineEntry:
     at: object
     detail: str = ""
     differences: list = field(default_factory=list)
+    link: str = ""
 
 
 class RunPage:
@@ -136,7 +146,7 @@ class RunPage:
 
     @property
     def finished(self):
-        return self.run.status != RunStatus.RUNNING
+        return not self.run.is_active
 
     @property
     def live(self):
@@ -194,8 +204,18 @@ class RunPage:
 
     @property
     def duration(self):
+        if self.run.is_queued:
+            return "not started yet"
         end = self.run.finished_at or timezone.now()
         return human_duration((end - self.run.started_at).total_seconds()) + ("" if self.run.finished_at else " so far")
+
+    @property
+    def queue_wait(self):
+        """How long the run waited for a runner worker, "" when it never queued (an inline run)."""
+        wait = self.run.queue_wait
+        if wait is None:
+            return ""
+        return human_duration(max(wait.total_seconds(), 0)) + (" so far" if self.run.is_queued else "")
 
     def completion(self):
         return next((e for e in reversed(self.events) if e.kind == EventKind.COMPLETE), None)
@@ -336,7 +356,25 @@ def timeline_entry(event):
     if event.kind == EventKind.STARTED:
         span = f"{payload['seconds']} s window" if payload.get("seconds") else payload.get("mode")
         bits = [payload.get("run_type"), span]
-        return TimelineEntry(event.seq, "started", "running", "Run started", at, " · ".join(b for b in bits if b))
+        if payload.get("queued"):
+            bits.append("waiting for a runner worker")
+        if payload.get("restart_of"):
+            restart_of = payload["restart_of"]
+            bits.append(f"resumes run {restart_of[:8]}, stopped because {payload.get('why', 'its worker ended')}")
+            link = reverse("run-detail", args=[restart_of])
+            title = "Run queued again"
+            return TimelineEntry(event.seq, "started", "queued", title, at, " · ".join(b for b in bits if b), link=link)
+        title = "Run queued" if payload.get("queued") else "Run started"
+        return TimelineEntry(event.seq, "started", "running", title, at, " · ".join(b for b in bits if b))
+    if event.kind == EventKind.CLAIMED:
+        where = f"pid {payload.get('pid')} on {payload.get('host')}"
+        detail = f"{where}, after {human_duration(payload.get('waited') or 0)} in the queue"
+        return TimelineEntry(event.seq, "claimed", "running", "Claimed by a runner worker", at, detail)
+    if event.kind == EventKind.REQUEUED:
+        new = payload.get("run", "")
+        detail = f"{payload.get('why', '')}: run {new[:8]} resumes from the pipeline's checkpoint"
+        link = reverse("run-detail", args=[new]) if new else ""
+        return TimelineEntry(event.seq, "requeued", "queued", "Queued again as a new run", at, detail, link=link)
     if event.kind == EventKind.GATE:
         verdict = payload.get("verdict", "ok")
         differences = payload.get("differences") or []

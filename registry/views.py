@@ -1,12 +1,16 @@
 from django.db import connection
 from django.db.models import Count, OuterRef, Subquery, Sum
-from django.http import Http404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from contracts.models import ContractVersion
+from contracts.semver import NotSemver, bump_between, bump_rank
 from registry.models import BULKY_RELATED_FIELDS, Dataset, DatasetVersion, MicroBatch, Run, RunStatus
 from registry.pages import KeysetPage
+from registry.pipelines import pipelines_picking_up
 from registry.presenters import RunPage
+from registry.reports import EXPORTS, export
 
 RUNS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 50
@@ -78,6 +82,19 @@ def run_detail(request, run_id):
     return render(request, "registry/run_detail.html", {"run": page.run, "page": page})
 
 
+@require_GET
+def run_export(request, run_id):
+    """The run as a file: ?format=junit, json or openlineage."""
+    format = request.GET.get("format", "json")
+    if format not in EXPORTS:
+        return HttpResponseBadRequest(f"format must be one of: {', '.join(sorted(EXPORTS))}")
+    run = get_object_or_404(Run.objects.select_related("contract_version__contract", "started_by"), pk=run_id)
+    text, content_type, filename = export(run, format)
+    response = HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def positive_int(text):
     """A whole number above 0 as a link writes it; anything else ('²', '1.5', 5,000 digits) reads as absent."""
     # isdigit() alone also accepts '²' and other digits int() refuses; 18 digits stay inside a bigint.
@@ -109,4 +126,33 @@ def dataset_detail(request, name):
         request,
         "registry/dataset_detail.html",
         {"dataset": dataset, "page": page, "versions": page.items},
+    )
+
+
+@require_GET
+def contract_diff(request, contract_id, from_version, to_version):
+    """What changed between two versions of a contract, how big a bump it needs, and which pipelines move.
+
+    It lives in the registry because it lists pipelines; contracts/ knows no registry."""
+    versions = ContractVersion.objects.select_related("contract").filter(contract__contract_id=contract_id)
+    old = get_object_or_404(versions, version=from_version)
+    new = get_object_or_404(versions, version=to_version)
+    diff = new.diff_from(old)
+    try:
+        made = bump_between(old.version, new.version)
+    except NotSemver:
+        made = None
+    return render(
+        request,
+        "registry/contract_diff.html",
+        {
+            "contract": old.contract,
+            "old": old,
+            "new": new,
+            "diff": diff,
+            "made": made,
+            "enough": made is not None and bump_rank(made) >= bump_rank(diff.required_bump),
+            "pipelines": pipelines_picking_up(contract_id, new),
+            "choices": versions.order_by("-sort_key").values_list("version", flat=True),
+        },
     )

@@ -111,7 +111,9 @@ def test_an_unknown_version_is_not_found(user_client):
 
 def test_the_yaml_download_round_trips(user_client):
     cv = ContractVersion.objects.get(contract__contract_id="demo.streaming.events_processed")
-    response = user_client.get(reverse("contract-version-yaml", args=["demo.streaming.events_processed", "0.1.0"]))
+    response = user_client.get(
+        reverse("contract-version-export", args=["demo.streaming.events_processed", "0.1.0", "yaml"])
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/yaml")
     assert 'filename="demo.streaming.events_processed-0.1.0.odcs.yaml"' in response["Content-Disposition"]

@@ -45,6 +45,9 @@ def arguments():
         "content_type_id": "1",
         "app_label": "contracts",
         "url": "anything/",
+        "fmt": "json",
+        "from_version": "0.1.0",
+        "to_version": "0.1.0",
     }
 
 
@@ -67,7 +70,8 @@ def test_the_enumeration_finds_the_site_pages():
         "contract-list",
         "contract-detail",
         "contract-version",
-        "contract-version-yaml",
+        "contract-version-export",
+        "contract-diff",
         "admin:index",
         "admin:contracts_contractversion_changelist",
         "admin:registry_run_change",

@@ -59,7 +59,8 @@ def test_v3_0_2_and_3_0_2_only_differ_by_a_lint_warning_about_spelling():
     spelled = odcs.parse(document(api="v3.0.2"))
     bare = odcs.parse(document(api="3.0.2"))
     assert spelled.lint == []
-    assert bare.lint == ["apiVersion: the official schema spells it 'v3.0.2'"]
+    assert len(bare.lint) == 1
+    assert bare.lint[0].startswith("apiVersion: '3.0.2' is not one of ['v3.0.2'")
 
 
 def test_a_json_document_is_accepted_like_yaml():
@@ -71,9 +72,7 @@ def test_a_json_document_is_accepted_like_yaml():
 def test_an_operator_only_quality_item_is_accepted_with_a_lint_warning():
     parsed = odcs.parse(document(quality="- mustBeGreaterOrEqualTo: 0"))
     assert parsed.document["schema"][0]["properties"][0]["quality"] == [{"mustBeGreaterOrEqualTo": 0}]
-    assert parsed.lint == [
-        "schema[0].properties[0].quality[0]: the v3.0.x schema requires `rule` on library quality items"
-    ]
+    assert parsed.lint == ["schema[0].properties[0].quality[0].rule: 'rule' is a required property (v3.0.2 schema)"]
 
 
 def test_an_enum_rule_with_a_must_be_list_is_accepted():
@@ -90,7 +89,9 @@ def test_an_enum_rule_in_a_3_1_document_is_accepted_with_lint_warnings_against_t
 
 def test_timestamp_in_a_3_0_document_is_a_lint_warning_not_a_refusal():
     parsed = odcs.parse(document(logical="timestamp"))
-    assert parsed.lint == ["schema[0].properties[0].logicalType: 'timestamp' is a v3.1.0 logical type, not in v3.0.x"]
+    assert len(parsed.lint) == 1
+    assert parsed.lint[0].startswith("schema[0].properties[0].logicalType: 'timestamp' is not one of")
+    assert parsed.lint[0].endswith("(v3.0.2 schema)")
 
 
 def test_the_demo_contracts_are_accepted():

@@ -1,4 +1,4 @@
-"""A rate source read one trigger at a time: rows from the first trigger on, stamped from the press of Run."""
+"""A rate source read one trigger at a time: rows from the first trigger on, stamped from when the run began reading."""
 
 import threading
 import time

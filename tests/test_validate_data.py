@@ -159,3 +159,29 @@ def test_the_command_exits_with_its_codes_in_a_real_process(files):
         timeout=180,
     )
     assert proc.returncode == 2 and "cannot read contract file" in proc.stderr
+
+
+def test_junit_writes_a_case_per_rule_with_the_failures_counted(files, tmp_path):
+    from junitparser import Failure, JUnitXml
+
+    out = tmp_path / "report.xml"
+    code, _, _ = run(OUTPUT, files["bad"], "--junit", str(out))
+
+    xml = JUnitXml.fromfile(str(out))
+    (suite,) = list(xml)
+    assert code == 1 and suite.name == files["bad"]
+    cases = {case.name: case for case in suite}
+    assert set(cases) == {
+        f"{rule} @ {files['bad']}"
+        for rule in (
+            "timestamp.required",
+            "value.required",
+            "value.mustBeGreaterOrEqualTo",
+            "quality_flag.required",
+            "quality_flag.enum",
+        )
+    }
+    (failure,) = cases[f"value.mustBeGreaterOrEqualTo @ {files['bad']}"].result
+    assert isinstance(failure, Failure) and failure.message.startswith("2 of 4 rows failed")
+    assert all(case.classname == OUTPUT for case in suite)
+    assert xml.failures == sum(1 for case in suite if case.result)

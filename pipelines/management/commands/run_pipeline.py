@@ -74,7 +74,7 @@ class Command(BaseCommand):
 
     def follow(self, key, as_json, **request):
         """Start the run, print its batches until it ends, then its summary; exit with its status's code."""
-        from pipelines.runner import RunRefused, retry_database, runner_for, start_run, stop_run
+        from pipelines.runner import RunRefused, is_active, retry_database, start_run, stop_run
 
         try:
             run = start_run(key, via="command", **request)
@@ -88,13 +88,14 @@ class Command(BaseCommand):
         self.progress = self.stderr if as_json else self.stdout
         length = f"{run.requested_seconds} s" if run.mode == RunMode.WINDOW else run.mode
         self.progress.write(f"run {run.id}: {run.scenario} ({run.run_type}, {length})")
+        if run.is_queued:
+            self.progress.write("queued: waiting for a runner worker (manage.py run_worker)")
 
         self.signals = 0
         previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             last_seq, asked = 0, False
             while True:
-                runner = runner_for(run)
                 try:
                     if self.signals and not asked:
                         stop_run(run, CTRL_C)
@@ -103,12 +104,14 @@ class Command(BaseCommand):
                             "stopping: the batch in flight finishes and is recorded (Ctrl-C again quits)"
                         )
                     last_seq = self.print_events(run, last_seq)
+                    going = is_active(run)
                 except DatabaseError as exc:
                     # A database restart must not end the command while its run goes on (the run retries too).
                     self.progress.write(f"the database is unreachable, trying again: {first_line(exc)}")
                     connection.close()
                     time.sleep(1)
-                if runner is None or not runner.is_alive():
+                    going = True
+                if not going:
                     break
                 time.sleep(POLL_SECONDS)
             retry_database(lambda: self.print_events(run, last_seq))
@@ -150,6 +153,10 @@ class Command(BaseCommand):
                     self.progress.write(f"schema {d['verdict']}: {d['column']}: {d['problem']}")
             elif event.kind == EventKind.MILESTONE:
                 self.progress.write(p["text"])
+            elif event.kind == EventKind.CLAIMED:
+                self.progress.write(
+                    f"claimed by a runner worker, pid {p['pid']} on {p['host']}, after {p['waited']:.1f} s"
+                )
         return after
 
     def summary(self, run):

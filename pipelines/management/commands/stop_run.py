@@ -26,16 +26,19 @@ class Command(BaseCommand):
             run = None
         if run is None:
             raise CommandError(f"no run {run_id}", returncode=EXIT_USAGE)
-        if not run.is_running:
+        if not run.is_active:
             self.stdout.write(f"run {run.id} already ended: {run.status}")
             return
-        if run.request_stop(BY):
+        asked = run.request_stop(BY)
+        if asked and not run.is_active:
+            self.stdout.write(f"run {run.id}: stopped while queued, before it started")
+        elif asked:
             self.stdout.write(f"run {run.id}: stop requested; the batch in flight finishes and is recorded")
         else:
             self.stdout.write(f"run {run.id}: a stop was already requested by {run.stop_requested_by}")
         if wait:
             deadline = time.monotonic() + wait
-            while run.is_running and time.monotonic() < deadline:
+            while run.is_active and time.monotonic() < deadline:
                 time.sleep(0.2)
                 run.refresh_from_db(fields=["status", "reason"])
             self.stdout.write(f"run {run.id}: {run.status}" + (f" ({run.reason})" if run.reason else ""))

@@ -7,6 +7,7 @@ from contracts import odcs
 from contracts.checks import ENFORCE, OBSERVE, Verdict, compile_contract, worst
 from contracts.models import ContractVersion
 from pipelines.errors import first_line
+from registry.reports import gate_suite, junit_xml, rule_suite
 
 FORMATS = ("parquet", "json", "csv")
 EXIT_BLOCK, EXIT_BAD_INPUT = 1, 2
@@ -41,8 +42,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", dest="as_json", action="store_true", help="print one JSON object instead of tables"
         )
+        parser.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML to FILE")
 
-    def handle(self, *args, contract_version, contract_file, format, object_name, run_type, as_json, **options):
+    def handle(self, *args, contract_version, contract_file, format, object_name, run_type, as_json, junit, **options):
         document, path = self.contract_and_path(args, contract_version, contract_file)
         try:
             compiled = compile_contract(document, object_name)
@@ -76,6 +78,8 @@ class Command(BaseCommand):
                 for r in batch.results
             ],
         }
+        if junit:
+            self.write_junit(junit, report, [r.as_dict() for r in batch.results])
         if as_json:
             self.stdout.write(_json_dumps(report))
         else:
@@ -129,6 +133,19 @@ class Command(BaseCommand):
                 f"cannot read {path} as {format}: {first_line(exc)}", returncode=EXIT_BAD_INPUT
             ) from None
         return df
+
+    def write_junit(self, out, report, results):
+        """The form of `export_run --format junit`: one suite for the file, a case per rule."""
+        suites = []
+        classname = report["contract"]
+        if report["schema"]:
+            suites.append(gate_suite(report["schema"], classname))
+        suites.append(rule_suite(report["path"], classname, results, report["rows"]))
+        try:
+            with open(out, "w", encoding="utf-8") as handle:
+                handle.write(junit_xml(f"validate {report['contract']} {report['version']}", suites))
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror}", returncode=EXIT_BAD_INPUT) from None
 
     def print_tables(self, report):
         w = self.stdout.write

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("contracts", "0004_identifiers"),
-        ("registry", "0009_run_modes_stop_and_pipeline_checkpoint"),
+        ("registry", "0011_run_contract_pins"),
     ]
 
     operations = [
