@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
 from registry.models import (
+    Dataset,
     DatasetVersion,
     EventKind,
     MicroBatch,
@@ -131,10 +132,18 @@ class RunPage:
             .select_related("dataset")
             .order_by("created_at", "pk")
         )
+        # Counted by dataset id from the (run, dataset, path) index alone, then named once per dataset:
+        # grouping by the joined name would read and join every one of a long run's versions first.
+        dataset = Dataset.objects.filter(pk=OuterRef("dataset"))
         datasets = list(
-            run.dataset_versions.order_by("dataset__name")
-            .values("dataset__name", "dataset__contract_id")
-            .annotate(versions=Count("pk"), path=Max("path"))
+            run.dataset_versions.order_by()
+            .values("dataset")
+            .annotate(versions=Count("*"), path=Max("path"))
+            .annotate(
+                dataset__name=Subquery(dataset.values("name")),
+                dataset__contract_id=Subquery(dataset.values("contract_id")),
+            )
+            .order_by("dataset__name")
         )
         summary = MicroBatch.objects.summary(run.pk)
         return cls(run, events, batches, versions, summary, datasets, before)
