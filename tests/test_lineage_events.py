@@ -62,7 +62,7 @@ def test_assertions_sit_on_the_input_side_one_per_rule_with_their_results(reject
     facet = source["inputFacets"]["dataQualityAssertions"]
     assert facet["_schemaURL"].startswith(ASSERTIONS_1_1_0)
     assert [(a["assertion"], a["column"], a["success"], a["severity"]) for a in facet["assertions"]] == [
-        ("mustBeGreaterOrEqualTo", "value", False, "error"),
+        ("value >= 0", "value", False, "error"),
         ("not_null", "value", True, "error"),
     ]
     assert all({"actual", "expected"} <= set(a) for a in facet["assertions"])

@@ -58,7 +58,7 @@ def test_junit_has_a_case_per_batch_and_rule_and_failures_carry_count_and_reason
 
     assert [suite.name for suite in xml] == ["batch 0", "batch 1", "batch 2", "batch 3"]
     assert len(cases(xml)) == 4 * 2
-    case = next(c for c in cases(xml) if c.name == "mustBeGreaterOrEqualTo @ batch 1")
+    case = next(c for c in cases(xml) if c.name == "value >= 0 @ batch 1")
     assert case.classname == "demo.streaming.events_processed"
     (failure,) = case.result
     assert isinstance(failure, Failure)
