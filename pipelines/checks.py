@@ -15,7 +15,7 @@ import re
 from pyspark.sql import Observation, SparkSession
 from pyspark.sql import functions as F
 
-from contracts import sqlrules
+from contracts import sla, sqlrules
 from contracts.checks import (
     ENFORCE,
     METRIC,
@@ -30,6 +30,7 @@ from contracts.checks import (
 logger = logging.getLogger("dc43.checks")
 
 ALIAS_PREFIX = "dc43_r"
+EVENT_PREFIX, FAILING_EVENT_PREFIX = "dc43_t", "dc43_tf"
 REASONS = "reject_reasons"
 MALFORMED_RULE = "malformed_record"
 _view_ids = itertools.count()
@@ -77,7 +78,7 @@ def _values_match(column, values, numeric_column):
 
 def offends(rule, df_columns, types):
     """A boolean Column, never null, true for the rows a rule counts against; None for non-row rules."""
-    if rule.level == SKIPPED or rule.kind in ("duplicate_values", "row_count", "sql"):
+    if rule.level == SKIPPED or rule.kind in ("duplicate_values", "row_count", "sql", sla.KIND):
         return None
     c = _column(df_columns, rule.column)
     numeric = types.get(rule.column, "") in ("tinyint", "smallint", "int", "bigint", "float", "double") or types.get(
@@ -148,6 +149,11 @@ class BatchChecks:
         self.row_rule_names = [r.name for r in compiled.rules if r.level == ROW and r.name in self.predicates]
         self.metric_rule_names = [r.name for r in compiled.rules if r.level == METRIC and r.name in self.predicates]
         self.separate_rules = [r for r in compiled.rules if r.kind in ("duplicate_values", "sql") and r.level == METRIC]
+        self.slas = {r.name: sla.of_rule(r) for r in compiled.rules if r.kind == sla.KIND and r.level == METRIC}
+        # Each event-time column an SLA reads: its oldest value, over all rows and over the failing ones.
+        self.event_columns = sorted(
+            {s.column for s in self.slas.values() if s.column and s.column in self.columns}, key=str
+        )
 
     # -- building blocks --
 
@@ -185,7 +191,40 @@ class BatchChecks:
             exprs.append(_count_where(self.failing()).alias("violations"))
         for name in self.metric_rule_names:
             exprs.append(_count_where(self.predicates[name]).alias(self.aliases[name]))
+        return exprs + self.event_time_aggregates()
+
+    def event_time_aggregates(self):
+        """The oldest event time (epoch seconds) of each SLA's `element` column, of all rows and of failing rows."""
+        exprs = []
+        failing = self.failing()
+        for i, column in enumerate(self.event_columns):
+            seconds = F.col(f"`{column}`").cast("timestamp").cast("double")
+            exprs.append(F.min(seconds).alias(f"{EVENT_PREFIX}{i}"))
+            exprs.append(F.min(F.when(failing, seconds)).alias(f"{FAILING_EVENT_PREFIX}{i}"))
         return exprs
+
+    def measure_slas(self, row, started_at, previous_started, verdict_at):
+        """Each SLA's measurement on a batch, in its unit, from the aggregates in `row` and the batch's times.
+
+        Times are epoch seconds; `previous_started` is when the run's previous batch with rows started.
+        """
+        measured = {}
+        for name, agreement in self.slas.items():
+            if agreement.column and agreement.column not in self.columns:
+                measured[name] = {"skipped": f"the batch has no column {agreement.column}"}
+                continue
+            index = self.event_columns.index(agreement.column) if agreement.column in self.event_columns else None
+            oldest = row.get(f"{EVENT_PREFIX}{index}") if index is not None else None
+            oldest_failing = row.get(f"{FAILING_EVENT_PREFIX}{index}") if index is not None else None
+            measured[name] = sla.measure(
+                agreement,
+                verdict_at=verdict_at,
+                oldest_event=oldest,
+                oldest_failing_event=oldest_failing,
+                started_at=started_at,
+                previous_started=previous_started,
+            )
+        return measured
 
     def rule_aggregates(self):
         """One count per row rule: over the failing rows they give each rule's failures."""

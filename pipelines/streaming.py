@@ -157,6 +157,7 @@ class BatchWriter:
         self.error = None
         self.block_reason = ""
         self.samples_taken = 0
+        self.previous_started = None  # epoch seconds: when the run's last batch with rows started (frequency SLA)
 
     def __call__(self, batch_df, batch_id):
         with self.lock:
@@ -207,7 +208,8 @@ class BatchWriter:
         if self.malformed:
             written = written.where(checks.parsed()).drop(self.malformed)
         written.write.mode("overwrite").parquet(out_staging)
-        measured = checks.counts_from(observation.get)
+        observed_row = observation.get
+        measured = checks.counts_from(observed_row)
         rows = measured["rows"]
         timings = {"write_output": round(time.perf_counter() - clock, 4)}
         rejects = Rejects()
@@ -218,6 +220,12 @@ class BatchWriter:
         elif measured["violations"]:
             measured.update(checks.rule_counts(batch_df.where(checks.failing())))
         measured.update(checks.measure_separately(batch_df, rows) if rows else {})
+        # SLAs: the batch is written when its verdict is taken, so that moment is its publish time.
+        previous, self.previous_started = (
+            self.previous_started,
+            (started.timestamp() if rows else self.previous_started),
+        )
+        measured.update(checks.measure_slas(observed_row, started.timestamp(), previous if rows else None, time.time()))
         verdict = checks.judge(measured)
 
         if rows == 0:
