@@ -198,7 +198,7 @@ class BatchChecks:
         exprs = []
         failing = self.failing()
         for i, column in enumerate(self.event_columns):
-            seconds = F.col(f"`{column}`").cast("timestamp").cast("double")
+            seconds = F.col(f"`{column}`").try_cast("timestamp").cast("double")
             exprs.append(F.min(seconds).alias(f"{EVENT_PREFIX}{i}"))
             exprs.append(F.min(F.when(failing, seconds)).alias(f"{FAILING_EVENT_PREFIX}{i}"))
         return exprs
