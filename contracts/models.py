@@ -282,6 +282,11 @@ class ContractVersion(models.Model):
         """What changed from `older` (another version of the same contract) to this one."""
         return diff_documents(older.document, self.document)
 
+    def rule_keys(self):
+        """{rule name: the rule's key across versions} (`contracts.rules.rule_key`), for the audit's rule questions."""
+        compiled = compile_contract(self.document)
+        return dict(zip([rule.name for rule in compiled.rules], rule_keys(compiled.rules), strict=True))
+
 
 class SemverRefusal:
     """A new version numbered too low for its changes: what it was compared with, and what broke."""
@@ -329,8 +334,3 @@ class ForcedVersion(models.Model):
     @property
     def forced_by_label(self):
         return self.forced_by.get_username() if self.forced_by_id else f"the operator ({self.via})"
-
-    def rule_keys(self):
-        """{rule name: the rule's key across versions} (`contracts.rules.rule_key`), for the audit's rule questions."""
-        compiled = compile_contract(self.document)
-        return dict(zip([rule.name for rule in compiled.rules], rule_keys(compiled.rules), strict=True))

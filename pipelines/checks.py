@@ -3,8 +3,10 @@
 `contracts.checks` says what each rule means; this module says how Spark counts
 it. Every row rule and count metric of a batch becomes one aggregate expression,
 so a batch is measured by a single aggregation (or `observe` on the DataFrame
-being written). Only `duplicateValues`/`unique` and `sql` rules need a job of
-their own, and only when the contract has them.
+being written). A batch already written is first proven from its files' footers
+(`measure_written`, `pipelines.footers`), and only what they leave open is
+aggregated. Only `duplicateValues`/`unique` and `sql` rules need a job of their
+own, and only when the contract has them.
 """
 
 import dataclasses
@@ -26,6 +28,7 @@ from contracts.checks import (
     judge,
     worst,
 )
+from pipelines import footers
 
 logger = logging.getLogger("dc43.checks")
 
@@ -132,7 +135,9 @@ class BatchChecks:
         self.compiled = compiled
         self.run_type = run_type
         types = {name: type_name for name, type_name, _ in schema_fields(schema)}
+        self.types = types
         self.predicates = {}
+        self.file_predicates = {}  # the same, for the files written: a line that did not parse is never in them
         self.unusable = {}
         for rule in compiled.rules:
             try:
@@ -141,6 +146,7 @@ class BatchChecks:
                 self.unusable[rule.name] = f"cannot evaluate: {short_error(exc)}"
                 continue
             if predicate is not None:
+                self.file_predicates[rule.name] = predicate
                 if self.malformed_column and rule.kind != MALFORMED_RULE:
                     # A line that did not parse breaks one rule, malformed_record, not every rule its nulls would.
                     predicate = predicate & self.parsed()
@@ -148,6 +154,7 @@ class BatchChecks:
         self.aliases = {name: f"{ALIAS_PREFIX}{i}" for i, name in enumerate(self.predicates)}
         self.row_rule_names = [r.name for r in compiled.rules if r.level == ROW and r.name in self.predicates]
         self.metric_rule_names = [r.name for r in compiled.rules if r.level == METRIC and r.name in self.predicates]
+        self.row_count_names = {r.name for r in compiled.rules if r.kind == "row_count"}
         self.separate_rules = [r for r in compiled.rules if r.kind in ("duplicate_values", "sql") and r.level == METRIC]
         self.slas = {r.name: sla.of_rule(r) for r in compiled.rules if r.kind == sla.KIND and r.level == METRIC}
         # Each event-time column an SLA reads: its oldest value, over all rows and over the failing ones.
@@ -165,13 +172,7 @@ class BatchChecks:
 
     def failing(self):
         """True for rows that break at least one row rule (these carry reasons and can be quarantined)."""
-        predicates = [self.predicates[name] for name in self.row_rule_names]
-        if not predicates:
-            return F.lit(False)
-        condition = predicates[0]
-        for predicate in predicates[1:]:
-            condition = condition | predicate
-        return condition
+        return _any(self.predicates[name] for name in self.row_rule_names)
 
     def reasons(self):
         if not self.row_rule_names:
@@ -203,10 +204,22 @@ class BatchChecks:
             exprs.append(F.min(F.when(failing, seconds)).alias(f"{FAILING_EVENT_PREFIX}{i}"))
         return exprs
 
+    def event_times_from(self, row):
+        """The oldest event times an observation measured (epoch seconds), by their aliases; nulls left out."""
+        prefixes = (EVENT_PREFIX, FAILING_EVENT_PREFIX)
+        return {k: float(v) for k, v in row.items() if k.startswith(prefixes) and v is not None}
+
+    @staticmethod
+    def add_event_times(measured, more):
+        """Fold another slice's oldest event times into `measured`: the oldest of the two wins."""
+        for alias, seconds in more.items():
+            measured[alias] = min(seconds, measured.get(alias, seconds))
+
     def measure_slas(self, row, started_at, previous_started, verdict_at):
         """Each SLA's measurement on a batch, in its unit, from the aggregates in `row` and the batch's times.
 
-        Times are epoch seconds; `previous_started` is when the run's previous batch with rows started.
+        Times are epoch seconds; `row` holds the oldest event times by alias (an observation's row, or the
+        measurements `counts_from` made of it); `previous_started` is when the run's previous batch with rows started.
         """
         measured = {}
         for name, agreement in self.slas.items():
@@ -230,8 +243,16 @@ class BatchChecks:
         """One count per row rule: over the failing rows they give each rule's failures."""
         return [_count_where(self.predicates[name]).alias(self.aliases[name]) for name in self.row_rule_names]
 
+    def metric_aggregates(self):
+        return [_count_where(self.predicates[name]).alias(self.aliases[name]) for name in self.metric_rule_names]
+
     def aggregates(self):
         return self.batch_aggregates() + self.rule_aggregates()
+
+    def provable(self, names):
+        """Whether the footers of a written slice could settle every rule in `names` (on some batch, not this one)."""
+        rules = {r.name: r for r in self.compiled.rules}
+        return all(footers.could_prove(rules[n], self.types.get(rules[n].column or "", "")) for n in names)
 
     # -- measuring --
 
@@ -243,6 +264,7 @@ class BatchChecks:
     def counts_from(self, row):
         """Measurements by rule name; a rule not in `row` counted nothing (no failing rows to break it)."""
         measured = {"rows": int(row.get("rows") or 0), "violations": int(row.get("violations") or 0)}
+        measured.update(self.event_times_from(row))
         for name, alias in self.aliases.items():
             measured[name] = int(row.get(alias) or 0)
         for name, error in self.unusable.items():
@@ -253,6 +275,37 @@ class BatchChecks:
         """Per-rule failures of a batch's failing rows, by one aggregation (when they were not counted on the way)."""
         row = failing_df.agg(*self.rule_aggregates()).first().asDict()
         return {name: int(row.get(self.aliases[name]) or 0) for name in self.row_rule_names}
+
+    def measure_written(self, spark, folder, names, count_failing=True):
+        """Measure the rules `names` over a folder just written: (measured, how each rule was established).
+
+        Each rule is proven from the files' footers where they settle it exactly ("footer"); the rest,
+        and the violations when the counts alone do not give them, are counted by one aggregation over
+        the written files, which reads only the columns those rules name ("scan"). Invariant 6: the
+        batch is never measured by one job per rule.
+        """
+        proof = footers.prove(folder, self.compiled)
+        measured = {"rows": proof.rows, "violations": proof.violations if count_failing else 0}
+        how = {}
+        unknown = []
+        for name in names:
+            finding = proof.findings.get(name)
+            if finding is not None and finding.known:
+                measured[name], how[name] = finding.count, "footer"
+            else:
+                unknown.append(name)
+        exprs = [_count_where(self.file_predicates[n]).alias(self.aliases[n]) for n in unknown]
+        if measured["violations"] is None:
+            exprs.append(_count_where(_any(self.file_predicates[n] for n in self.row_rule_names)).alias("violations"))
+        if exprs:
+            row = spark.read.parquet(folder).agg(*exprs).first().asDict()
+            for name in unknown:
+                measured[name], how[name] = int(row[self.aliases[name]] or 0), "scan"
+            if "violations" in row:
+                measured["violations"] = int(row["violations"] or 0)
+        for name, error in self.unusable.items():
+            measured[name] = {"error": error}
+        return measured, how
 
     def measure_static(self, df):
         """Measure a whole DataFrame with one aggregation job (plus the rules that need their own)."""
@@ -295,6 +348,16 @@ def malformed_rule(column):
         description="every line of the source parses as a record",
         source="source",
     )
+
+
+def _any(predicates):
+    predicates = list(predicates)
+    if not predicates:
+        return F.lit(False)
+    condition = predicates[0]
+    for predicate in predicates[1:]:
+        condition = condition | predicate
+    return condition
 
 
 def _count_where(condition):

@@ -154,6 +154,44 @@ class FooterProof:
         return {"rows": self.rows, "violations": self.violations, **{n: f.count for n, f in self.findings.items()}}
 
 
+# Spark's type names (`DataType.simpleString`) by what their parquet statistics can settle.
+SPARK_FAMILIES = {
+    "tinyint": "integer",
+    "smallint": "integer",
+    "int": "integer",
+    "bigint": "integer",
+    "string": "string",
+}
+SET_KINDS = ("in_set", "not_in_set", "invalid_values", "missing_values")
+
+
+def could_prove(rule, spark_type):
+    """Whether footers can ever settle `rule` on a column Spark types `spark_type`: the writer's plan.
+
+    A rule that cannot is measured on the write itself (`observe`), since it would need the rows
+    anyway; one that can may still fail to be proven on a given batch (a straddling min/max, a missing
+    statistic), and then one aggregation over the staged files counts it.
+    """
+    kind = rule.kind
+    if rule.level == SKIPPED or kind in ("not_null", "null_values", "row_count"):
+        return True
+    if kind in NOT_FROM_FOOTERS or kind not in ("compare", *SET_KINDS):
+        return False
+    family = "decimal" if spark_type.startswith("decimal") else SPARK_FAMILIES.get(spark_type)
+    if family is None:
+        return False
+    facts = ColumnFacts(kind=family)
+    if kind == "compare":
+        raw = rule.threshold if isinstance(rule.threshold, (list, tuple)) else [rule.threshold]
+        return rule.operator in INTERVALS and all(_operand(v, facts) is not None for v in raw)
+    if family == "decimal" or (kind == "invalid_values" and rule.params.get("pattern") is not None):
+        return False
+    values = rule.params.get("values")
+    if kind == "missing_values" and not values:
+        return True
+    return values is not None and _members(values, family) is not None
+
+
 def parquet_files(path):
     """The data files of a written folder (Spark's `_SUCCESS`, `.crc` and other hidden files are not data)."""
     text = str(path).removeprefix("file://").removeprefix("file:")

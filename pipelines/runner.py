@@ -330,7 +330,7 @@ class Runner(threading.Thread):
     def execute(self):
         # Spark comes in here, on the runner's thread: pages that import the runner never start a JVM.
         from pipelines.progress import follow
-        from pipelines.sources import read_source
+        from pipelines.sources import read_source, trigger_millis
         from pipelines.spark import get_spark
         from pipelines.streaming import block_at_gate, resolve_contract
 
@@ -345,6 +345,7 @@ class Runner(threading.Thread):
         run.stage(Stage.READ, StageStatus.ACTIVE, self.source_label())
         self.pins = run.pin_contracts()
         _, compiled_input = resolve_contract(*self.pins["input_contract"])
+        every = trigger_millis(self.trigger)
         try:
             source = read_source(
                 spark,
@@ -352,6 +353,8 @@ class Runner(threading.Thread):
                 format=pipeline.source_format,
                 path=pipeline.source_location() or None,
                 options=pipeline.source_options,
+                # A rate source's rows are counted from now (a queued run's wait is not theirs), a trigger's worth at a time.
+                paced=(every, time.time() * 1000) if every else None,
             )
         except ValueError as exc:
             run.stage(Stage.READ, StageStatus.FAILED, str(exc))

@@ -118,8 +118,8 @@ def warm_streaming(spark, batches=2):
     output = next(p.document for p in demo_contracts() if p.contract_id.endswith("_processed"))
     work = tempfile.mkdtemp(prefix="dc43-warmup-")
     source = (
-        spark.readStream.format("rate")
-        .option("rowsPerSecond", 50)
+        spark.readStream.format("rate-micro-batch")  # the source a rate pipeline's run reads (sources.paced_rate)
+        .option("rowsPerBatch", 10)
         .option("numPartitions", 1)
         .load()
         .withColumn("quality_flag", F.lit("valid"))

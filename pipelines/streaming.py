@@ -96,10 +96,11 @@ class Rejects:
     """What became of a batch's failing rows: counted per rule, and written to a staged slice when any."""
 
     rows: int = 0
-    broken: dict = field(default_factory=dict)  # rule name -> failing rows
+    broken: dict = field(default_factory=dict)  # rule name -> its offending rows among the rejected
     staging: str = ""
     slice: dict | None = None  # the DatasetVersion fields of the slice, once published
     sample: list | None = None
+    event_times: dict = field(default_factory=dict)  # the failing rows' oldest event times (SLAs)
 
 
 @dataclass
@@ -114,6 +115,7 @@ class BatchRecord:
     timings: dict
     rejects: Rejects = field(default_factory=Rejects)
     slices: list = field(default_factory=list)
+    how: dict = field(default_factory=dict)  # rule name -> "footer", "observe" or "scan"
 
 
 @dataclass
@@ -148,6 +150,17 @@ class BatchWriter:
         ]
         # A line that did not parse keeps its text in the quarantine, when the rejects contract has room for it.
         self.raw_column = RAW_RECORD if self.malformed and RAW_RECORD in declared else None
+        # Measured from the files written when their footers could settle every rule the write must count:
+        # with routing only the tolerant metric rules (the output holds no failing row), else every rule.
+        # Footers are read from local files; a line that did not parse is counted on the way, never written.
+        local = storage.is_local(settings.DC43_DATA_ROOT)
+        if rejects is not None:
+            self.plain_output = local and checks.provable(checks.metric_rule_names)
+        else:
+            self.plain_output = local and not self.malformed and checks.provable(checks.predicates)
+        if checks.event_columns:
+            # An SLA's event times are not in the counts the footers prove: they are measured on the way.
+            self.plain_output = False
         self.lock = threading.Lock()
         self.stopping = False
         self.refused = None  # the batch id of a trigger refused after the stop
@@ -199,38 +212,28 @@ class BatchWriter:
         out_final = storage.slice_path(self.output.dataset.name, version)
         out_staging = storage.staging_path(self.output.dataset.name, version)
 
-        routing = self.rejects is not None
-        # Routing: the output keeps the passing rows and the rejects write counts the failing ones
-        # (and which rules each broke) on the rows it writes. Otherwise all rows stay, counted here,
-        # except lines that did not parse: a row of nulls is never output.
-        observed, observation = checks.observe(batch_df, checks.batch_aggregates(count_failing=not routing))
-        written = observed.where(~checks.failing()) if routing else observed
-        if self.malformed:
-            written = written.where(checks.parsed()).drop(self.malformed)
-        written.write.mode("overwrite").parquet(out_staging)
-        observed_row = observation.get
-        measured = checks.counts_from(observed_row)
+        timings = {}
+        if self.rejects is not None:
+            measured, how, rejects = self.write_routed(batch_df, batch_id, version, out_staging, timings)
+        else:
+            measured, how = self.write_whole(batch_df, out_staging)
+            rejects = Rejects()
+            timings["write_output"] = round(time.perf_counter() - clock, 4)
         rows = measured["rows"]
-        timings = {"write_output": round(time.perf_counter() - clock, 4)}
-        rejects = Rejects()
-        if routing and rows:
-            rejects = self.write_rejects(batch_df, batch_id, version)
-            measured.update(rejects.broken, violations=rejects.rows)
-            timings["write_rejects"] = round(time.perf_counter() - clock - timings["write_output"], 4)
-        elif measured["violations"]:
-            measured.update(checks.rule_counts(batch_df.where(checks.failing())))
-        measured.update(checks.measure_separately(batch_df, rows) if rows else {})
+        separate = checks.measure_separately(batch_df, rows) if rows else {}
+        measured.update(separate)
         # SLAs: the batch is written when its verdict is taken, so that moment is its publish time.
-        previous, self.previous_started = (
-            self.previous_started,
-            (started.timestamp() if rows else self.previous_started),
-        )
-        measured.update(checks.measure_slas(observed_row, started.timestamp(), previous if rows else None, time.time()))
+        previous = self.previous_started
+        if rows:
+            self.previous_started = started.timestamp()
+        measured.update(checks.measure_slas(measured, started.timestamp(), previous if rows else None, time.time()))
+        counted_rows = how.pop("rows", "footer")
+        how.update({name: counted_rows if name in checks.row_count_names else "scan" for name in separate})
         verdict = checks.judge(measured)
 
         if rows == 0:
             fs.delete(out_staging)
-            self.record(BatchRecord(batch_id, started, clock, BatchStatus.EMPTY, verdict, timings))
+            self.record(BatchRecord(batch_id, started, clock, BatchStatus.EMPTY, verdict, timings, how=how))
             return
 
         status = verdict.verdict  # ok / warn / block: the batch vocabulary
@@ -261,7 +264,7 @@ class BatchWriter:
             slices.append(rejects.slice)
         timings["total_before_record"] = round(time.perf_counter() - clock, 4)
         self.record(
-            BatchRecord(batch_id, started, clock, status, verdict, timings, rejects, slices),
+            BatchRecord(batch_id, started, clock, status, verdict, timings, rejects, slices, how),
             Publication(fs, to_publish, self.run.id.hex[:8]),
         )
         if status == BatchStatus.BLOCK:
@@ -273,6 +276,66 @@ class BatchWriter:
             self.block_reason = f"enforce: batch {batch_id} broke error-severity rules: {broken}; the stream stopped"
             self.block.set()
 
+    def write_whole(self, batch_df, staging):
+        """Every row stays (but lines that did not parse): (measured over the batch, how each rule was established).
+
+        When the footers could prove every rule, the batch is written plainly and measured from the files
+        written (`BatchChecks.measure_written`); otherwise it is measured on its way to the files
+        (`observe`), which costs the write 10-20 % (docs/benchmarks-throughput.md).
+        """
+        checks = self.checks
+        if self.plain_output:
+            batch_df.write.mode("overwrite").parquet(staging)
+            return checks.measure_written(batch_df.sparkSession, staging, list(checks.predicates))
+        observed, observation = checks.observe(batch_df, checks.batch_aggregates())
+        written = observed.where(checks.parsed()).drop(self.malformed) if self.malformed else observed
+        written.write.mode("overwrite").parquet(staging)
+        measured = checks.counts_from(observation.get)
+        how = dict.fromkeys(checks.predicates, "observe")
+        how["rows"] = "observe"
+        if measured["violations"]:
+            # Which rules the failing rows broke: one aggregation over those rows only.
+            measured.update(checks.rule_counts(batch_df.where(checks.failing())))
+            how.update(dict.fromkeys(checks.row_rule_names, "scan"))
+        return measured, how
+
+    def write_routed(self, batch_df, batch_id, version, staging, timings):
+        """Passing rows to the output, failing rows with their reasons to the rejects: (measured, how, Rejects).
+
+        The output holds no failing row by construction, so its write measures nothing of the row rules;
+        its row count (and the tolerant metric rules over its rows) come from its footers. The rejects
+        write counts the failures. Each count of the batch is the sum over the two slices.
+        """
+        checks = self.checks
+        clock = time.perf_counter()
+        passing = batch_df.where(~checks.failing())
+        if self.malformed:
+            passing = passing.drop(self.malformed)
+        if self.plain_output:
+            passing.write.mode("overwrite").parquet(staging)
+            measured, how = checks.measure_written(
+                batch_df.sparkSession, staging, checks.metric_rule_names, count_failing=False
+            )
+            how["rows"] = "footer"
+        else:
+            observed, observation = checks.observe(passing, checks.batch_aggregates(count_failing=False))
+            observed.write.mode("overwrite").parquet(staging)
+            measured = checks.counts_from(observation.get)
+            how = {**dict.fromkeys(checks.metric_rule_names, "observe"), "rows": "observe"}
+        timings["write_output"] = round(time.perf_counter() - clock, 4)
+        if measured["rows"] == 0 and batch_df.isEmpty():
+            # An empty trigger (a rate source's first) costs a peek at one row, not a second write.
+            return measured, how, Rejects()
+        rejects = self.write_rejects(batch_df, batch_id, version)
+        timings["write_rejects"] = round(time.perf_counter() - clock - timings["write_output"], 4)
+        for name, failed in rejects.broken.items():
+            measured[name] = measured.get(name, 0) + failed
+        measured["rows"] += rejects.rows
+        measured["violations"] = rejects.rows
+        checks.add_event_times(measured, rejects.event_times)
+        how.update(dict.fromkeys(checks.row_rule_names, "observe"))
+        return measured, how, rejects
+
     def write_rejects(self, batch_df, batch_id, version):
         checks = self.checks
         name = self.rejects.dataset.name
@@ -280,7 +343,13 @@ class BatchWriter:
         staging = storage.staging_path(name, version)
         keep = [F.col(f"`{c}`") for c in self.reject_columns]
         failing, observation = checks.observe(
-            batch_df.where(checks.failing()), [F.count(F.lit(1)).alias("rejected"), *checks.rule_aggregates()]
+            batch_df.where(checks.failing()),
+            [
+                F.count(F.lit(1)).alias("rejected"),
+                *checks.rule_aggregates(),
+                *checks.metric_aggregates(),
+                *checks.event_time_aggregates(),
+            ],
         )
         raw = [F.col(f"`{self.malformed}`").alias(RAW_RECORD)] if self.raw_column else []
         failing.select(
@@ -292,10 +361,11 @@ class BatchWriter:
         ).write.mode("overwrite").parquet(staging)
         counts = observation.get
         rejected = int(counts.get("rejected") or 0)
-        broken = {n: int(counts.get(checks.aliases[n]) or 0) for n in checks.row_rule_names}
+        event_times = checks.event_times_from(counts)
+        broken = {n: int(counts.get(checks.aliases[n]) or 0) for n in checks.row_rule_names + checks.metric_rule_names}
         if not rejected:
             storage.FileSystem(batch_df.sparkSession).delete(staging)
-            return Rejects(broken=broken)
+            return Rejects(broken=broken, event_times=event_times)
         sample = None
         wanted = settings.DC43_REJECT_SAMPLE_SIZE - self.samples_taken
         if wanted > 0:
@@ -312,13 +382,15 @@ class BatchWriter:
             "violations": 0,
             "path": final,
         }
-        return Rejects(rejected, broken, staging, reject_slice, sample)
+        return Rejects(rejected, broken, staging, reject_slice, sample, event_times)
 
     def record(self, batch, publication=None):
         elapsed = max(time.perf_counter() - batch.clock, 1e-6)
         verdict = batch.verdict
         metrics = {
-            "rules": [r.as_dict() for r in verdict.results],
+            "rules": [
+                {**r.as_dict(), **({"by": batch.how[r.rule]} if r.rule in batch.how else {})} for r in verdict.results
+            ],
             "reasons": verdict.reasons,
             "timings": batch.timings,
         }

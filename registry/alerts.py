@@ -51,7 +51,7 @@ class Transition(models.TextChoices):
     BLOCKED = "blocked", "status becomes blocked"
     FAILED = "failed", "status becomes failed"
     OK = "ok", "back to ok"
-    # Not raised yet: the quality-history work (issue 16) calls `raise_alert` with these.
+    # An SLA breach is raised by whoever records it (`raise_alert`); an anomaly comes from its event.
     SLA_BREACH = "sla_breach", "SLA breach"
     ANOMALY = "anomaly", "anomaly flag"
 
@@ -95,7 +95,23 @@ def transition_of(event):
         return Transition(status)
     if event.kind == EventKind.COMPLETE and status == Transition.OK:
         return Transition.OK
+    if event.kind == EventKind.ANOMALY:
+        return Transition.ANOMALY
     return None
+
+
+def detail_of(run, event):
+    """What the alert says about its cause: the run's reason at its end, the value and band of an anomaly."""
+    if event.kind == EventKind.COMPLETE:
+        return run.reason
+    if event.kind == EventKind.ANOMALY:
+        p = event.payload
+        watched = " ".join(part for part in (p.get("metric"), p.get("rule"), p.get("column")) if part)
+        return (
+            f"{watched} = {p.get('value')} outside [{p.get('lower')}, {p.get('upper')}] "
+            f"({p.get('strategy')}, batch {p.get('batch_id')})"
+        )
+    return ""
 
 
 def on_event(run, event):
@@ -108,7 +124,7 @@ def on_event(run, event):
     if transition == Transition.OK:
         recover(run)
     else:
-        raise_alert(run, transition, run.reason if event.kind == EventKind.COMPLETE else "")
+        raise_alert(run, transition, detail_of(run, event))
 
 
 def raise_alert(run, transition, detail=""):

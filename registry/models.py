@@ -209,12 +209,19 @@ class RunQuerySet(models.QuerySet):
         return run
 
     def with_rejects(self, since=None, until=None):
-        runs = self.filter(batches__rejected_rows__gt=0)
+        """Runs that quarantined rows (started in a period), each with `quarantined`, its rows sent to the rejects.
+
+        Asked per run of the period, of the batches that quarantined rows (`batch_run_rejected` holds their
+        counts): no join of every batch to every run, and no DISTINCT over whole run rows.
+        """
+        rejected = MicroBatch.objects.filter(run=models.OuterRef("pk"), rejected_rows__gt=0)
+        total = rejected.order_by().values("run").annotate(n=models.Sum("rejected_rows")).values("n")
+        runs = self.filter(models.Exists(rejected))
         if since:
             runs = runs.filter(started_at__gte=since)
         if until:
             runs = runs.filter(started_at__lt=until)
-        return runs.distinct()
+        return runs.annotate(quarantined=models.Subquery(total))
 
 
 class Run(models.Model):
@@ -720,8 +727,12 @@ class MicroBatch(models.Model):
         ]
         indexes = [
             # The batches that quarantined rows: a run page's reasons and sample, the audit's runs with rejects.
+            # (Holding the counts, a run's quarantined rows are summed from the index alone.)
             models.Index(
-                fields=["run", "stream", "batch_id"], condition=models.Q(rejected_rows__gt=0), name="batch_run_rejected"
+                fields=["run", "stream", "batch_id"],
+                include=["rejected_rows"],
+                condition=models.Q(rejected_rows__gt=0),
+                name="batch_run_rejected",
             ),
         ]
         verbose_name_plural = "micro-batches"
@@ -1004,11 +1015,18 @@ class DatasetVersionQuerySet(models.QuerySet):
         )
 
     def validated_against(self, contract_id, version=None):
-        """Dataset versions checked against a contract (optionally one version of it)."""
-        versions = self.filter(contract_version__contract__contract_id=contract_id)
+        """Dataset versions checked against a contract (optionally one version of it), newest first."""
+        # By the contract versions' ids, not a join on the contract: the database then reads the range of
+        # the (contract version, created_at) index a period asks for, and a count by status reads nothing else.
+        checked_by = ContractVersion.objects.filter(contract__contract_id=contract_id)
         if version:
-            versions = versions.filter(contract_version__version=version)
-        return versions.select_related("dataset", "contract_version", "run").defer(*BULKY_RELATED_FIELDS)
+            checked_by = checked_by.filter(version=version)
+        return (
+            self.filter(contract_version__in=models.Subquery(checked_by.order_by().values("pk")))
+            .select_related("dataset", "contract_version", "run")
+            .defer(*BULKY_RELATED_FIELDS)
+            .order_by("-created_at", "-pk")
+        )
 
 
 class DatasetVersion(models.Model):
@@ -1035,6 +1053,8 @@ class DatasetVersion(models.Model):
         constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="unique_dataset_version")]
         indexes = [
             models.Index(fields=["dataset", "-created_at"], name="version_dataset_created"),
+            # A run page's "published N versions in these folders", from the index alone at 10k batches a run.
+            models.Index(fields=["run", "dataset"], include=["path"], name="version_run_dataset"),
             # "which versions were checked against this contract version in a period, with what status"
             models.Index(
                 fields=["contract_version", "-created_at"], include=["status"], name="version_contract_created"

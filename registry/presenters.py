@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
 from registry.models import (
+    Dataset,
     DatasetVersion,
     EventKind,
     MicroBatch,
@@ -132,10 +133,18 @@ class RunPage:
             .select_related("dataset")
             .order_by("created_at", "pk")
         )
+        # Counted by dataset id from the (run, dataset, path) index alone, then named once per dataset:
+        # grouping by the joined name would read and join every one of a long run's versions first.
+        dataset = Dataset.objects.filter(pk=OuterRef("dataset"))
         datasets = list(
-            run.dataset_versions.order_by("dataset__name")
-            .values("dataset__name", "dataset__contract_id")
-            .annotate(versions=Count("pk"), path=Max("path"))
+            run.dataset_versions.order_by()
+            .values("dataset")
+            .annotate(versions=Count("*"), path=Max("path"))
+            .annotate(
+                dataset__name=Subquery(dataset.values("name")),
+                dataset__contract_id=Subquery(dataset.values("contract_id")),
+            )
+            .order_by("dataset__name")
         )
         summary = MicroBatch.objects.summary(run.pk)
         return cls(run, events, batches, versions, summary, datasets, before)
@@ -245,8 +254,11 @@ class RunPage:
 
     @property
     def rules(self):
-        """Failures per rule over the run, from its rule results."""
-        return self.summary["rules"]
+        """Failures per rule over the run, from its rule results; how the newest batch shown established each."""
+        main = [b for b in self.batches if b.stream == "main"]
+        newest = max(main, key=lambda b: b.batch_id).metrics.get("rules", []) if main else []
+        by = {r.get("rule"): ESTABLISHED_BY.get(r.get("by"), "") for r in newest}
+        return [{**rule, "by": by.get(rule["rule"], "")} for rule in self.summary["rules"]]
 
     def is_reject_dataset(self, contract_id):
         # The run's contract version governs its output; a dataset under another contract holds its rejects.
@@ -287,6 +299,14 @@ class RunPage:
     @cached_property
     def chart(self):
         return batch_chart([b for b in self.batches if b.stream == "main"][-CHART_BATCHES:])
+
+
+# How the newest batch established a rule's count (`by` in its metrics), as the rule table says it.
+ESTABLISHED_BY = {
+    "footer": "proven from the footers of the files written",
+    "observe": "counted while writing",
+    "scan": "counted by one aggregation",
+}
 
 
 def window_end(run, before):

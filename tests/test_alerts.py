@@ -210,3 +210,34 @@ def test_sla_breach_and_anomaly_are_conditions_of_their_own(everything):
     with transaction.atomic():
         raise_alert(run, Transition.SLA_BREACH, "no batch for 20 min")
     assert sorted(Alert.objects.values_list("condition", flat=True)) == ["sla_breach", "status"]
+
+
+def test_an_anomaly_event_opens_an_anomaly_alert_that_says_the_value_and_the_band(hook):
+    Subscription.objects.create(name="anomalies", destination=hook, transitions=["anomaly"])
+    run = play(SimulatedRun("streaming-valid"), "valid", batches=2)
+    anomaly = {
+        "stream": "main",
+        "batch_id": 7,
+        "metric": "rowCount",
+        "rule": "",
+        "column": "",
+        "value": 900,
+        "lower": 4.5,
+        "upper": 7.5,
+        "strategy": "onlineNormal",
+        "severity": "warning",
+    }
+    with transaction.atomic():
+        run.append_event("anomaly", anomaly)
+    alert = Alert.objects.get(condition="anomaly")
+    assert alert.level == Transition.ANOMALY
+    assert alert.detail == "rowCount = 900 outside [4.5, 7.5] (onlineNormal, batch 7)"
+    assert Delivery.objects.filter(alert=alert).count() == 1
+
+
+def test_by_default_a_subscription_hears_status_transitions_only_not_anomalies(everything):
+    run = play(SimulatedRun("streaming-valid"), "valid", batches=2)
+    with transaction.atomic():
+        run.append_event("anomaly", {"metric": "rowCount", "value": 1, "lower": 2, "upper": 3, "strategy": "x"})
+    assert Alert.objects.filter(condition="anomaly").count() == 1
+    assert not Delivery.objects.exists()

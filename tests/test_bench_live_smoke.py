@@ -26,8 +26,17 @@ needs_redis = pytest.mark.skipif(not redis_reachable(), reason=f"no Redis at {RE
 @needs_redis
 def test_fanout_benchmark_smoke():
     figures = run_smoke("fanout")
-    assert set(figures) == {"p95_ms", "server_cpu_pct_info", "reconnects_info"}
-    assert figures["p95_ms"] > 0
+    assert set(figures) == {
+        "p95_ms",
+        "reconnects",
+        "server_cpu_pct_info",
+        "p95_ms_2_processes",
+        "reconnects_2_processes",
+        "server_cpu_pct_2_processes_info",
+        "clients_info",
+    }
+    assert figures["p95_ms"] > 0 and figures["p95_ms_2_processes"] > 0
+    assert figures["reconnects"] == figures["reconnects_2_processes"] == 0
 
 
 @needs_redis

@@ -7,6 +7,7 @@ groups, dictionary and plain pages), then compare every count the footers settle
 """
 
 import datetime
+import decimal
 import math
 
 import pyarrow as pa
@@ -397,9 +398,40 @@ def test_nan_is_what_the_float_rule_would_miss(tmp_path):
 # --- the slices the governed writer publishes ---------------------------------------------------------
 
 
+def contract_like_demo(contract_id, **quality):
+    """The demo output contract under another id, with more quality rules per column."""
+    import copy
+
+    from contracts.models import Contract, ContractVersion, derived_fields
+    from pipelines.catalog import OUTPUT_CONTRACT
+
+    document = copy.deepcopy(ContractVersion.objects.resolve(OUTPUT_CONTRACT, None).document)
+    document["id"] = contract_id
+    for prop in document["schema"][0]["properties"]:
+        prop.setdefault("quality", []).extend(quality.get(prop["name"], []))
+    contract = Contract.objects.create(contract_id=contract_id, name=contract_id)
+    ContractVersion.objects.create(
+        contract=contract,
+        version=document["version"],
+        status="active",
+        document=document,
+        **derived_fields(document["version"], document),
+    )
+    return contract_id
+
+
+# 50 % of the flags may be other than `valid`: a tolerant metric rule, counted over every row of a batch.
+FLAGS_METRIC = {
+    "quality_flag": [
+        {"metric": "invalidValues", "arguments": {"validValues": ["valid"]}, "mustBeLessThan": 50, "unit": "percent"}
+    ]
+}
+
+
 @pytest.fixture
 def governed_run(spark, settings, tmp_path, demo_contracts):
-    """Drain a 3-file backlog (every fourth row breaks `value >= 0`) through the real governed writer."""
+    """Drain a 3-file backlog of 8 rows each (every fourth row breaks `value >= 0`, unless healthy) through
+    the real governed writer."""
     from pyspark.sql import functions as F
 
     from pipelines.catalog import OUTPUT_CONTRACT
@@ -408,29 +440,120 @@ def governed_run(spark, settings, tmp_path, demo_contracts):
 
     settings.DC43_DATA_ROOT = str(tmp_path / "data")
     settings.DC43_CHECKPOINT_ROOT = str(tmp_path / "checkpoints")
-    source = str(tmp_path / "backlog")
-    bad = F.col("id") % 4 == 3
-    spark.range(24, numPartitions=3).select(
-        F.timestamp_seconds("id").alias("timestamp"),
-        F.when(bad, -F.col("id")).otherwise(F.col("id")).alias("value"),
-        F.when(bad, "warning").otherwise("valid").alias("quality_flag"),
-    ).write.parquet(source)
 
-    def run(rejects):
-        run = Run.objects.create(scenario="footers", run_type="observe", requested_seconds=1, started_via="python")
+    def backlog(healthy):
+        source = str(tmp_path / ("healthy" if healthy else "backlog"))
+        if not (tmp_path / ("healthy" if healthy else "backlog")).exists():
+            bad = F.lit(False) if healthy else F.col("id") % 4 == 3
+            spark.range(24, numPartitions=3).select(
+                F.timestamp_seconds("id").alias("timestamp"),
+                F.when(bad, -F.col("id")).otherwise(F.col("id")).alias("value"),
+                F.when(bad, "warning").otherwise("valid").alias("quality_flag"),
+            ).write.parquet(source)
+        return source
+
+    def run(rejects, contract=OUTPUT_CONTRACT, run_type="observe", healthy=False):
+        source = backlog(healthy)
+        run = Run.objects.create(scenario="footers", run_type=run_type, requested_seconds=1, started_via="python")
         schema = spark.read.parquet(source).schema
         options = {"maxFilesPerTrigger": 1}
         df = read_stream_with_contract(
             spark, OUTPUT_CONTRACT, format="parquet", path=source, schema=schema, options=options
         )
         handle = write_stream_with_contract(
-            df, OUTPUT_CONTRACT, run=run, run_type="observe", rejects=rejects, trigger={"availableNow": True}
+            df, contract, run=run, run_type=run_type, rejects=rejects, trigger={"availableNow": True}
         )
-        handle.query.awaitTermination()
+        try:
+            handle.query.awaitTermination()
+        except Exception:
+            assert handle.exception() is None  # a trigger refused after an enforce block ends the stream cleanly
         run.finish()
-        return run, resolve_contract(OUTPUT_CONTRACT)[1]
+        return run, resolve_contract(contract)[1]
 
     return run
+
+
+def recorded(batch, field="by"):
+    return {r["rule"]: r.get(field) for r in batch.metrics["rules"]}
+
+
+def assert_slices_hold_their_row_counts(spark, run):
+    versions = list(run.dataset_versions.all())
+    for version in versions:
+        assert spark.read.parquet(version.path).count() == version.row_count == prove(version.path, ALL_KINDS).rows
+    return versions
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_a_healthy_stream_is_written_plainly_and_every_rule_is_proven_from_its_footers(spark, governed_run):
+    run, _ = governed_run(None, healthy=True)
+    batches = list(run.batches.order_by("batch_id"))
+    assert [b.row_count for b in batches] == [8, 8, 8] and run.status == "ok"
+    for batch in batches:
+        assert set(recorded(batch).values()) == {"footer"}
+        assert batch.metrics["timings"]["write_output"] > 0
+    assert len(assert_slices_hold_their_row_counts(spark, run)) == 3
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_rules_the_footers_do_not_settle_are_counted_by_one_scan_of_the_staged_files(spark, governed_run):
+    run, _ = governed_run(None, contract=contract_like_demo("footers.metric", **FLAGS_METRIC))
+    for batch in run.batches.all():
+        by = recorded(batch)
+        # `value >= 0` straddles zero and two flags share the dictionary: both need the rows
+        assert by.pop("value.mustBeGreaterOrEqualTo") == by.pop("quality_flag.invalidValues") == "scan"
+        assert set(by.values()) == {"footer"}
+        failed = recorded(batch, "failed")
+        assert failed["value.mustBeGreaterOrEqualTo"] == failed["quality_flag.invalidValues"] == 2
+        assert batch.violations == 2 and batch.status == "warn"
+    assert sum(v.row_count for v in assert_slices_hold_their_row_counts(spark, run)) == 24
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_under_enforce_failures_found_after_the_plain_write_keep_the_batch_out_of_the_output(
+    spark, settings, governed_run
+):
+    run, compiled = governed_run(None, run_type="enforce")
+    assert run.status == "blocked"
+    blocked = run.batches.get()
+    assert blocked.status == "block" and recorded(blocked)["value.mustBeGreaterOrEqualTo"] == "scan"
+    assert not run.dataset_versions.exists()
+    # nor is anything of the batch left in staging: the plain write was removed, not published
+    assert run.dataset_versions.count() == 0 and parquet_under(settings.DC43_DATA_ROOT, compiled.contract_id) == []
+
+
+def parquet_under(root, name):
+    from pathlib import Path
+
+    return sorted(Path(root, name).rglob("*.parquet"))
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_routing_counts_failures_on_the_rejects_write_and_the_rest_from_the_outputs_footers(spark, governed_run):
+    from pipelines.catalog import REJECTS_CONTRACT
+
+    run, _ = governed_run(REJECTS_CONTRACT, contract=contract_like_demo("footers.routed", **FLAGS_METRIC))
+    for batch in run.batches.all():
+        by, failed = recorded(batch), recorded(batch, "failed")
+        assert by["value.mustBeGreaterOrEqualTo"] == "observe" and by["quality_flag.enum"] == "observe"
+        # the tolerant metric: none of the output's rows (its footers), both of the rejected rows (observed)
+        assert by["quality_flag.invalidValues"] == "footer" and failed["quality_flag.invalidValues"] == 2
+        assert (batch.row_count, batch.rejected_rows, batch.violations) == (8, 2, 2)
+    assert sorted(v.row_count for v in assert_slices_hold_their_row_counts(spark, run)) == [2, 2, 2, 6, 6, 6]
+
+
+@pytest.mark.spark
+@pytest.mark.django_db(transaction=True)
+def test_a_contract_with_a_rule_footers_never_settle_is_measured_on_the_write(spark, governed_run):
+    pattern = {"quality_flag": [{"rule": "regex", "mustBe": "^(valid|warning)$"}]}
+    run, _ = governed_run(None, contract=contract_like_demo("footers.pattern", **pattern), healthy=True)
+    for batch in run.batches.all():
+        assert set(recorded(batch).values()) == {"observe"}
+        assert batch.row_count == 8 and batch.violations == 0
 
 
 @pytest.mark.spark
@@ -459,3 +582,119 @@ def test_what_the_footers_of_a_published_slice_settle_equals_what_its_batch_reco
         # required from null counts, the enum from the dictionary page; `value >= 0` straddles zero
         assert {"timestamp.required", "value.required", "quality_flag.required", "quality_flag.enum"} <= set(known)
         assert proof.findings["value.mustBeGreaterOrEqualTo"].count is None
+
+
+# --- decimals, dates and NaN: the types whose statistics are easiest to over-read ----------------------
+
+TYPED = contract(
+    m={
+        "required": True,
+        "quality": [{"mustBeGreaterOrEqualTo": 0}, {"mustBeBetween": [0, 100]}, {"mustBeLessThan": 99.5}],
+    },
+    e={"required": True, "logicalTypeOptions": {"minimum": "2020-01-01"}},
+    f={"required": True, "quality": [{"mustBeLessThan": 10}, {"mustNotBe": [1.5]}]},
+)
+TYPED_PROVEN_WHEN_HEALTHY = {"m.required", "m.mustBeGreaterOrEqualTo", "m.mustBeBetween", "e.required", "f.required"}
+D = decimal.Decimal
+DAY = datetime.date(2024, 1, 1)
+TYPED_CASES = {
+    "healthy": [(D("1.00"), DAY, 0.5), (D("2.50"), DAY, 1.0), (D("99.99"), DAY, 2.0)],
+    "nulls and values on both sides": [
+        (None, None, None),
+        (D("-0.01"), datetime.date(2019, 12, 31), -1.0),
+        (D("5.00"), DAY, 1.5),
+    ],
+    # Spark orders NaN above every number: NaN < 10 is false, so the row fails; min/max without NaN say 2.0.
+    "NaN among doubles": [(D("1.00"), DAY, float("nan")), (D("2.00"), DAY, 1.0), (D("3.00"), DAY, 2.0)],
+    "every decimal fails": [(D("-1.00"), DAY, 1.0), (D("-2.00"), DAY, 1.0)],
+    "empty": [],
+}
+
+
+def typed_table(data):
+    columns = list(zip(*data, strict=True)) if data else [[], [], []]
+    return pa.table(
+        {
+            "m": pa.array(columns[0], pa.decimal128(10, 2)),
+            "e": pa.array(columns[1], pa.date32()),
+            "f": pa.array(columns[2], pa.float64()),
+        }
+    )
+
+
+def measure_typed(spark, folder):
+    from pipelines.checks import measure
+
+    return measure(spark.read.parquet(str(folder)), TYPED)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", list(TYPED_CASES))
+@pytest.mark.parametrize("writer", ["spark", "pyarrow", "pyarrow, no dictionary"])
+def test_decimal_date_and_double_footers_agree_with_the_measurement(spark, tmp_path, case, writer):
+    folder = tmp_path / "f"
+    if writer == "spark":
+        spark.createDataFrame(TYPED_CASES[case], "m decimal(10,2), e date, f double").coalesce(1).write.parquet(
+            str(folder)
+        )
+    else:
+        folder.mkdir()
+        pq.write_table(typed_table(TYPED_CASES[case]), folder / "part-0.parquet", use_dictionary="no" not in writer)
+    proof = prove(folder, TYPED)
+    proven = agree(proof, measure_typed(spark, folder))
+    if case == "healthy":
+        assert proven == TYPED_PROVEN_WHEN_HEALTHY
+    if case == "every decimal fails":
+        assert proof.findings["m.mustBeGreaterOrEqualTo"].count == 2  # max -1.00 < 0: every row, exactly
+    # dates compare through Spark's cast of an ISO string, doubles may hide a NaN: never settled
+    for name in ("e.minimum", "f.mustBeLessThan", "f.mustNotBe", "m.mustBeLessThan"):
+        assert proof.findings[name].known is (case == "empty"), (name, proof.findings[name])
+
+
+def test_min_and_max_of_doubles_leave_nan_out_so_a_proof_from_them_would_be_wrong(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    pq.write_table(typed_table(TYPED_CASES["NaN among doubles"]), folder / "part-0.parquet")
+    stats = pq.read_metadata(folder / "part-0.parquet").row_group(0).column(2).statistics
+    assert (stats.min, stats.max, stats.null_count) == (1.0, 2.0, 0)  # the NaN row is in neither bound
+    finding = prove(folder, TYPED).findings["f.mustBeLessThan"]
+    assert finding.count is None and "NaN" in finding.why
+    assert prove(folder, TYPED).findings["f.required"].count == 0  # NaN is a value, not a null
+
+
+def test_decimal_bounds_compare_exactly_with_whole_and_decimal_thresholds():
+    from pipelines.footers import _settle_compare
+
+    facts = ColumnFacts(kind="decimal", rows=2, nulls=0, lo=D("0.00"), hi=D("99.99"))
+    assert _settle_compare(TYPED.rule("m.mustBeGreaterOrEqualTo"), facts)[0] == 0
+    assert _settle_compare(TYPED.rule("m.mustBeBetween"), facts)[0] == 0
+    assert _settle_compare(TYPED.rule("m.mustBeLessThan"), facts)[0] is None  # 99.5 is a double to Spark
+
+
+def test_the_writer_plans_a_plain_write_only_for_rules_footers_can_ever_settle():
+    from pipelines.footers import could_prove
+
+    demo_like = contract(
+        timestamp={"required": True},
+        value={"required": True, "quality": [{"mustBeGreaterOrEqualTo": 0}]},
+        quality_flag={"required": True, "quality": [{"rule": "enum", "mustBe": ["valid", "warning"]}]},
+    )
+    types = {"timestamp": "timestamp", "value": "bigint", "quality_flag": "string"}
+    assert all(could_prove(rule, types[rule.column]) for rule in demo_like.rules)
+    cases = {
+        ("v.mustBeGreaterOrEqualTo", "double"): False,  # NaN
+        ("v.mustBeGreaterOrEqualTo", "int"): True,
+        ("v.mustBeGreaterOrEqualTo", "decimal(10,2)"): True,
+        ("v.mustBe#2", "decimal(10,2)"): False,  # no set proof for decimals
+        ("v.mustBe#2", "bigint"): True,
+        ("v.even", "bigint"): False,  # a pattern
+        ("v.multipleOf", "bigint"): False,
+        ("t.minimum", "timestamp"): False,
+        ("t.required", "timestamp"): True,
+        ("s.maxLength", "string"): False,
+        ("s.enum", "string"): True,
+        ("s.missingValues", "string"): True,
+        ("s.mustBeGreaterOrEqualTo", "bigint"): False,  # a string threshold on a number: Spark's cast
+    }
+    for (name, spark_type), expected in cases.items():
+        assert could_prove(ALL_KINDS.rule(name), spark_type) is expected, (name, spark_type)

@@ -295,3 +295,13 @@ def test_a_bad_batches_cursor_shows_the_newest_batches(client, viewer):
     for cursor in ("garbage", "-3", "0"):
         html = client.get(run.get_absolute_url(), {"batches_before": cursor}).content.decode()
         assert 'id="batch-main-79"' in html and "Back to the newest batches" not in html
+
+
+def test_the_rule_table_says_how_the_newest_batch_established_each_count(client, viewer):
+    run = big_run(2)
+    newest = run.batches.order_by("-batch_id").first()
+    newest.metrics["rules"][0]["by"] = "footer"
+    newest.save(update_fields=["metrics"])
+    client.force_login(viewer)
+    html = page(client, run)
+    assert '<span class="muted" title="how the newest batch established this count">proven from the footers' in html
