@@ -62,10 +62,12 @@ def write_files(spark, folder, *batches):
         src.rename(folder / f"{i:03d}.parquet")
 
 
-def run_stream(spark, folder, contract_id, run_type="observe"):
+def run_stream(spark, folder, contract_id, run_type="observe", rejects=None):
     run = Run.objects.create(scenario="sla-test", requested_seconds=60)
     df = spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", 1).parquet(str(folder))
-    governed = write_stream_with_contract(df, contract_id, run=run, run_type=run_type, trigger={"availableNow": True})
+    governed = write_stream_with_contract(
+        df, contract_id, run=run, run_type=run_type, rejects=rejects, trigger={"availableNow": True}
+    )
     # A batch refused after an enforce block ends the query with an error: `exception()` tells which it was.
     with contextlib.suppress(Exception):
         governed.query.awaitTermination(120)
@@ -147,3 +149,49 @@ def test_an_sla_the_contract_calls_an_error_blocks_the_batch_under_enforce(spark
     assert results(run)[0][4] == "block"
     assert MicroBatch.objects.get(run=run, batch_id=0).status == "block"
     assert not MicroBatch.objects.filter(run=run, batch_id=1).exists()  # the stream stopped at the block
+
+
+def test_with_rejects_routed_the_oldest_rows_are_found_on_both_sides_of_the_split(spark, tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    # The failing row (to the rejects) is the oldest: latency and timeToDetect both read it.
+    write_files(spark, folder, [(5400, -1), (60, 5)])
+    contract_id = sla_contract(
+        "sla.routed",
+        [
+            {"property": "latency", "value": 1, "unit": "h", "element": "ts"},
+            {"property": "timeToDetect", "value": 1, "unit": "h", "element": "ts"},
+        ],
+    )
+    rejects = {
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "sla.routed_rejects",
+        "version": "1.0.0",
+        "status": "active",
+        "schema": [
+            {
+                "name": "rejects",
+                "properties": [
+                    {"name": "ts", "physicalType": "timestamp"},
+                    {"name": "value", "physicalType": "bigint"},
+                    {"name": "reject_reasons", "physicalType": "array<string>"},
+                    {"name": "run_id", "physicalType": "string"},
+                    {"name": "batch_id", "physicalType": "bigint"},
+                ],
+            }
+        ],
+    }
+    ContractVersion.from_text(yaml.safe_dump(rejects), status="active").save()
+    run = run_stream(spark, folder, contract_id, rejects="sla.routed_rejects")
+
+    assert MicroBatch.objects.get(run=run, batch_id=0).rejected_rows == 1
+    measured = {
+        name: (value, verdict)
+        for name, value, verdict in RuleResult.objects.filter(run=run, kind="sla").values_list(
+            "name", "measured", "verdict"
+        )
+    }
+    latency, ttd = measured["sla.latency@ts"], measured["sla.timeToDetect@ts"]
+    assert 1.5 <= latency[0] < 1.5 + 60 / 3600 and latency[1] == "warn"
+    assert 1.5 <= ttd[0] < 1.5 + 60 / 3600 and ttd[1] == "warn"
