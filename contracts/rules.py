@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field, replace
 
 from contracts.odcs import OPERATORS
+from contracts.sla import KIND as SLA_KIND
+from contracts.sla import parse_slas
 from contracts.values import is_number
 
 # A rule judged row by row marks the rows that break it (they can be quarantined);
@@ -141,6 +143,8 @@ def compile_contract(document, object_name=None):
             rules.add(_quality_rule(item, name, f"{pwhere}.quality[{k}]", obj.get("name")))
     for k, item in enumerate(obj.get("quality") or []):
         rules.add(_quality_rule(item, None, f"{where}.quality[{k}]", obj.get("name")))
+    for sla in parse_slas(document):
+        rules.add(sla_rule(sla))
     return CompiledContract(
         contract_id=document.get("id", ""),
         version=str(document.get("version", "")),
@@ -166,6 +170,24 @@ class _RuleList:
             rule = replace(rule, name=name)
         self.names.add(name)
         self.items.append(rule)
+
+
+def sla_rule(sla):
+    """An SLA as a metric rule: the batch's measured duration must not exceed the SLA's value, in its unit."""
+    return Rule(
+        name=sla.name,
+        kind=SLA_KIND,
+        level=SKIPPED if sla.problem else METRIC,
+        column=sla.column,
+        operator="mustBeLessOrEqualTo",
+        threshold=sla.value,
+        unit=sla.unit,
+        severity=sla.severity,
+        params={"property": sla.property},
+        description=f"{sla.property} at most {sla.value:g} {sla.unit}" + (f" ({sla.driver})" if sla.driver else ""),
+        source=sla.source,
+        note=sla.problem,
+    )
 
 
 def _single_primary_key(obj):

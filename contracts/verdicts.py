@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from django.db import models
 
 from contracts.rules import PREDICATE_KINDS, ROW, SKIPPED, accepts, rule_keys
+from contracts.sla import KIND as SLA_KIND
 
 
 class Verdict(models.TextChoices):
@@ -133,6 +134,11 @@ def _judge_rule(rule, raw, rows, run_type, key=""):
         return result(0, None, True, rule.note, skipped=True)
     if isinstance(raw, dict) and "error" in raw:
         return result(0, None, False, raw["error"])
+    if rule.kind == SLA_KIND:
+        # An SLA measures a duration, not rows: a batch that gives it nothing to measure skips it.
+        if raw is None or isinstance(raw, dict):
+            return result(0, None, True, (raw or {}).get("skipped", "not measured"), skipped=True)
+        return result(0, raw, accepts(rule.operator, rule.threshold, raw), rule.note)
     if rule.kind in ("row_count", "sql"):
         passed = accepts(rule.operator, rule.threshold, _number(raw)) if raw is not None else False
         note = rule.note or ("the query returned no value" if raw is None and rule.kind == "sql" else "")

@@ -17,7 +17,7 @@ import re
 from pyspark.sql import Observation, SparkSession
 from pyspark.sql import functions as F
 
-from contracts import sqlrules
+from contracts import sla, sqlrules
 from contracts.checks import (
     ENFORCE,
     METRIC,
@@ -33,6 +33,7 @@ from pipelines import footers
 logger = logging.getLogger("dc43.checks")
 
 ALIAS_PREFIX = "dc43_r"
+EVENT_PREFIX, FAILING_EVENT_PREFIX = "dc43_t", "dc43_tf"
 REASONS = "reject_reasons"
 MALFORMED_RULE = "malformed_record"
 _view_ids = itertools.count()
@@ -80,7 +81,7 @@ def _values_match(column, values, numeric_column):
 
 def offends(rule, df_columns, types):
     """A boolean Column, never null, true for the rows a rule counts against; None for non-row rules."""
-    if rule.level == SKIPPED or rule.kind in ("duplicate_values", "row_count", "sql"):
+    if rule.level == SKIPPED or rule.kind in ("duplicate_values", "row_count", "sql", sla.KIND):
         return None
     c = _column(df_columns, rule.column)
     numeric = types.get(rule.column, "") in ("tinyint", "smallint", "int", "bigint", "float", "double") or types.get(
@@ -155,6 +156,11 @@ class BatchChecks:
         self.metric_rule_names = [r.name for r in compiled.rules if r.level == METRIC and r.name in self.predicates]
         self.row_count_names = {r.name for r in compiled.rules if r.kind == "row_count"}
         self.separate_rules = [r for r in compiled.rules if r.kind in ("duplicate_values", "sql") and r.level == METRIC]
+        self.slas = {r.name: sla.of_rule(r) for r in compiled.rules if r.kind == sla.KIND and r.level == METRIC}
+        # Each event-time column an SLA reads: its oldest value, over all rows and over the failing ones.
+        self.event_columns = sorted(
+            {s.column for s in self.slas.values() if s.column and s.column in self.columns}, key=str
+        )
 
     # -- building blocks --
 
@@ -186,7 +192,52 @@ class BatchChecks:
             exprs.append(_count_where(self.failing()).alias("violations"))
         for name in self.metric_rule_names:
             exprs.append(_count_where(self.predicates[name]).alias(self.aliases[name]))
+        return exprs + self.event_time_aggregates()
+
+    def event_time_aggregates(self):
+        """The oldest event time (epoch seconds) of each SLA's `element` column, of all rows and of failing rows."""
+        exprs = []
+        failing = self.failing()
+        for i, column in enumerate(self.event_columns):
+            seconds = F.col(f"`{column}`").try_cast("timestamp").cast("double")
+            exprs.append(F.min(seconds).alias(f"{EVENT_PREFIX}{i}"))
+            exprs.append(F.min(F.when(failing, seconds)).alias(f"{FAILING_EVENT_PREFIX}{i}"))
         return exprs
+
+    def event_times_from(self, row):
+        """The oldest event times an observation measured (epoch seconds), by their aliases; nulls left out."""
+        prefixes = (EVENT_PREFIX, FAILING_EVENT_PREFIX)
+        return {k: float(v) for k, v in row.items() if k.startswith(prefixes) and v is not None}
+
+    @staticmethod
+    def add_event_times(measured, more):
+        """Fold another slice's oldest event times into `measured`: the oldest of the two wins."""
+        for alias, seconds in more.items():
+            measured[alias] = min(seconds, measured.get(alias, seconds))
+
+    def measure_slas(self, row, started_at, previous_started, verdict_at):
+        """Each SLA's measurement on a batch, in its unit, from the aggregates in `row` and the batch's times.
+
+        Times are epoch seconds; `row` holds the oldest event times by alias (an observation's row, or the
+        measurements `counts_from` made of it); `previous_started` is when the run's previous batch with rows started.
+        """
+        measured = {}
+        for name, agreement in self.slas.items():
+            if agreement.column and agreement.column not in self.columns:
+                measured[name] = {"skipped": f"the batch has no column {agreement.column}"}
+                continue
+            index = self.event_columns.index(agreement.column) if agreement.column in self.event_columns else None
+            oldest = row.get(f"{EVENT_PREFIX}{index}") if index is not None else None
+            oldest_failing = row.get(f"{FAILING_EVENT_PREFIX}{index}") if index is not None else None
+            measured[name] = sla.measure(
+                agreement,
+                verdict_at=verdict_at,
+                oldest_event=oldest,
+                oldest_failing_event=oldest_failing,
+                started_at=started_at,
+                previous_started=previous_started,
+            )
+        return measured
 
     def rule_aggregates(self):
         """One count per row rule: over the failing rows they give each rule's failures."""
@@ -213,6 +264,7 @@ class BatchChecks:
     def counts_from(self, row):
         """Measurements by rule name; a rule not in `row` counted nothing (no failing rows to break it)."""
         measured = {"rows": int(row.get("rows") or 0), "violations": int(row.get("violations") or 0)}
+        measured.update(self.event_times_from(row))
         for name, alias in self.aliases.items():
             measured[name] = int(row.get(alias) or 0)
         for name, error in self.unusable.items():

@@ -100,6 +100,7 @@ class Rejects:
     staging: str = ""
     slice: dict | None = None  # the DatasetVersion fields of the slice, once published
     sample: list | None = None
+    event_times: dict = field(default_factory=dict)  # the failing rows' oldest event times (SLAs)
 
 
 @dataclass
@@ -157,6 +158,9 @@ class BatchWriter:
             self.plain_output = local and checks.provable(checks.metric_rule_names)
         else:
             self.plain_output = local and not self.malformed and checks.provable(checks.predicates)
+        if checks.event_columns:
+            # An SLA's event times are not in the counts the footers prove: they are measured on the way.
+            self.plain_output = False
         self.lock = threading.Lock()
         self.stopping = False
         self.refused = None  # the batch id of a trigger refused after the stop
@@ -166,6 +170,7 @@ class BatchWriter:
         self.error = None
         self.block_reason = ""
         self.samples_taken = 0
+        self.previous_started = None  # epoch seconds: when the run's last batch with rows started (frequency SLA)
 
     def __call__(self, batch_df, batch_id):
         with self.lock:
@@ -217,6 +222,11 @@ class BatchWriter:
         rows = measured["rows"]
         separate = checks.measure_separately(batch_df, rows) if rows else {}
         measured.update(separate)
+        # SLAs: the batch is written when its verdict is taken, so that moment is its publish time.
+        previous = self.previous_started
+        if rows:
+            self.previous_started = started.timestamp()
+        measured.update(checks.measure_slas(measured, started.timestamp(), previous if rows else None, time.time()))
         counted_rows = how.pop("rows", "footer")
         how.update({name: counted_rows if name in checks.row_count_names else "scan" for name in separate})
         verdict = checks.judge(measured)
@@ -322,6 +332,7 @@ class BatchWriter:
             measured[name] = measured.get(name, 0) + failed
         measured["rows"] += rejects.rows
         measured["violations"] = rejects.rows
+        checks.add_event_times(measured, rejects.event_times)
         how.update(dict.fromkeys(checks.row_rule_names, "observe"))
         return measured, how, rejects
 
@@ -333,7 +344,12 @@ class BatchWriter:
         keep = [F.col(f"`{c}`") for c in self.reject_columns]
         failing, observation = checks.observe(
             batch_df.where(checks.failing()),
-            [F.count(F.lit(1)).alias("rejected"), *checks.rule_aggregates(), *checks.metric_aggregates()],
+            [
+                F.count(F.lit(1)).alias("rejected"),
+                *checks.rule_aggregates(),
+                *checks.metric_aggregates(),
+                *checks.event_time_aggregates(),
+            ],
         )
         raw = [F.col(f"`{self.malformed}`").alias(RAW_RECORD)] if self.raw_column else []
         failing.select(
@@ -345,10 +361,11 @@ class BatchWriter:
         ).write.mode("overwrite").parquet(staging)
         counts = observation.get
         rejected = int(counts.get("rejected") or 0)
+        event_times = checks.event_times_from(counts)
         broken = {n: int(counts.get(checks.aliases[n]) or 0) for n in checks.row_rule_names + checks.metric_rule_names}
         if not rejected:
             storage.FileSystem(batch_df.sparkSession).delete(staging)
-            return Rejects(broken=broken)
+            return Rejects(broken=broken, event_times=event_times)
         sample = None
         wanted = settings.DC43_REJECT_SAMPLE_SIZE - self.samples_taken
         if wanted > 0:
@@ -365,7 +382,7 @@ class BatchWriter:
             "violations": 0,
             "path": final,
         }
-        return Rejects(rejected, broken, staging, reject_slice, sample)
+        return Rejects(rejected, broken, staging, reject_slice, sample, event_times)
 
     def record(self, batch, publication=None):
         elapsed = max(time.perf_counter() - batch.clock, 1e-6)

@@ -558,6 +558,21 @@ class Run(models.Model):
                 return f"its process ({owner}, started {self.owner_started_at:%Y-%m-%d %H:%M:%S}) is gone; the pid now names another process"
         return ""
 
+    def raise_sla_breaches(self, micro_batch):
+        """Open (or keep open) the pipeline's SLA alert when the batch breached an SLA; call in its transaction."""
+        breached = [
+            r
+            for r in (micro_batch.metrics or {}).get("rules") or []
+            if isinstance(r, dict) and r.get("kind") == "sla" and r.get("verdict") not in (None, BatchStatus.OK)
+        ]
+        if breached:
+            detail = "; ".join(
+                f"batch {micro_batch.batch_id}: {r['rule']} measured {r['value']} {r['unit']} "
+                f"(at most {r['threshold']} {r['unit']})"
+                for r in breached
+            )
+            alerts.raise_alert(self, alerts.Transition.SLA_BREACH, detail[:500])
+
     def record_batch(self, batch, slices=(), publish=None):
         """Record a micro-batch, the dataset versions it published and its event, in one transaction.
 
@@ -610,6 +625,8 @@ class Run(models.Model):
                     defaults={**fields, "run": self, "micro_batch": micro_batch},
                 )
             RuleResult.record(micro_batch, contract_version_id, output)
+            if created or moved or changed:
+                self.raise_sla_breaches(micro_batch)
             found = []
             if (created or moved or changed) and micro_batch.row_count and contract_version_id:
                 found = watch(micro_batch, contract_version_id)

@@ -109,6 +109,7 @@ class RunPage:
             batch.anomalies = flagged.get((batch.stream, batch.batch_id), [])
             rules = (batch.metrics or {}).get("rules") or []
             batch.failing_rules = [r for r in rules if r.get("failed")]
+            batch.slas = [sla_badge(r) for r in rules if r.get("kind") == "sla" and not r.get("skipped")]
             batch.duration_ms = int((batch.finished_at - batch.started_at).total_seconds() * 1000)
         shown = {b.pk: b for b in self.batches}
         self.versions = [v for v in versions if v.micro_batch_id in shown]
@@ -445,4 +446,16 @@ def batch_chart(batches, width=600, height=140, pad=24):
         "first": batches[0].batch_id,
         "last": batches[-1].batch_id,
         "label_y": height - 6,
+    }
+
+
+def sla_badge(result):
+    """What an SLA measured on a batch, as its badge says it: `latency 0.25 h (≤ 1 h)`, with its verdict."""
+    name = str(result.get("rule") or "sla").removeprefix("sla.").split("@")[0]
+    unit = result.get("unit") or ""
+    return {
+        "verdict": result.get("verdict") or "ok",
+        "label": f"{name} {result.get('value'):g} {unit}",
+        "title": f"SLA {result.get('rule')}: measured {result.get('value')} {unit}, "
+        f"at most {result.get('threshold')} {unit} ({result.get('verdict')})",
     }

@@ -7,9 +7,10 @@ Meta): a rule's newest results, its failures, or its worst batches, never the wh
 
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
 from contracts.checks import compile_contract, rule_keys
+from contracts.sla import KIND as SLA_KIND
 from registry.models import MicroBatch, RuleResult, Run
 
 SPARK_RUNS = 20  # the runs a contract page's sparkline covers
@@ -27,6 +28,7 @@ class RuleTrend:
     spark: dict | None = None
     last_failure: RuleResult | None = None
     first_failure: RuleResult | None = None
+    unit: str = ""  # an SLA's unit: its sparkline charts the worst measured value per run, not a failure rate
 
 
 def rule_trends(contract, runs=SPARK_RUNS):
@@ -63,6 +65,9 @@ def rule_trends(contract, runs=SPARK_RUNS):
     }
     trends = []
     failing = RuleResult.objects.filter(contract=contract, failed__gt=0).select_related("run", "contract_version")
+    slas = [key for key, rule in keys.items() if rule.kind == SLA_KIND]
+    if slas:
+        trends_of_slas = sla_trends(contract, {key: keys.pop(key) for key in slas}, recent)
     for key, rule in keys.items():
         rates = [failure_rate(failed[pk, key], rows.get(pk)) for pk in recent if (pk, key) in failed]
         trends.append(
@@ -73,6 +78,42 @@ def rule_trends(contract, runs=SPARK_RUNS):
                 spark=sparkline(rates),
                 last_failure=failing.filter(rule=key).order_by("-recorded_at").first(),
                 first_failure=failing.filter(rule=key).order_by("recorded_at").first(),
+            )
+        )
+    return trends + (trends_of_slas if slas else [])
+
+
+def sla_trends(contract, rules, recent):
+    """An SLA's trend: the worst value it measured in each recent run (its unit), and its breaches.
+
+    An SLA fails no rows, so its failure rate says nothing: the measured duration is what moves.
+    """
+    worst = {
+        (w["run_id"], w["rule"]): w["worst"]
+        for w in RuleResult.objects.filter(run__in=recent, rule__in=list(rules))
+        .order_by()
+        .values("run_id", "rule")
+        .annotate(worst=Max("measured"))
+        if w["worst"] is not None
+    }
+    breaches = RuleResult.objects.filter(contract=contract, verdict__in=["warn", "block"]).select_related(
+        "run", "contract_version"
+    )
+    trends = []
+    for key, rule in rules.items():
+        values = [worst[pk, key] for pk in recent if (pk, key) in worst]
+        spark = sparkline(values)
+        if spark:
+            spark.update(now=round(values[-1], 3), peak=round(max(values), 3))
+        trends.append(
+            RuleTrend(
+                name=rule.name,
+                key=key,
+                column=rule.column or "",
+                spark=spark,
+                last_failure=breaches.filter(rule=key).order_by("-recorded_at").first(),
+                first_failure=breaches.filter(rule=key).order_by("recorded_at").first(),
+                unit=rule.unit,
             )
         )
     return trends
