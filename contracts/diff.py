@@ -17,6 +17,7 @@ is a relaxation and `mustBeBetween: [0, 10] -> [0, 5]` a tightening, whichever t
 import math
 from dataclasses import asdict, dataclass
 
+from contracts.odcs import OPERATORS
 from contracts.rules import normalise_severity
 from contracts.semver import BUMPS
 
@@ -78,16 +79,6 @@ LOWER_BOUNDS = frozenset({"minLength", "minItems", "minimum", "exclusiveMinimum"
 FLAGS = frozenset({"uniqueItems"})  # true is stricter
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
-OPERATORS = (
-    "mustBe",
-    "mustNotBe",
-    "mustBeGreaterThan",
-    "mustBeGreaterOrEqualTo",
-    "mustBeLessThan",
-    "mustBeLessOrEqualTo",
-    "mustBeBetween",
-    "mustNotBeBetween",
-)
 RULE_WORDS = INFO_FIELDS | {"name", "dimension", "businessImpact", "method", "schedule", "scheduler"}
 
 # SLA properties whose value is better when higher (a longer retention); the others are better when lower.
