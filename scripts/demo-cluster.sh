@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # `make demo-cluster`: the Procfile's processes on this machine, in the foreground.
+#   Redis, when none answers (the Procfile's `redis` line),
 #   a Spark standalone master and worker (scripts/local-cluster.sh master|worker),
 #   two web processes (daphne on 8000 and 8001) sharing Redis and the database,
 #   a runner worker (DC43_RUNNER=worker) whose runs' Spark driver uses the cluster.
 # Each line's output is prefixed with its name. Ctrl-C stops them all by their PIDs: SIGTERM to each, then SIGKILL
 # to whatever is left of its process group (what it started: a Spark driver, executors). So does the end of any one.
-# Settings (environment): REDIS_URL (redis://127.0.0.1:6379/0), DC43_WEB1_PORT (8000), DC43_WEB2_PORT (8001),
+# Redis: REDIS_URL when set (it must answer); otherwise the one answering on 127.0.0.1:DC43_REDIS_PORT (6379), or
+# the Procfile's `redis` line, started here and stopped with the rest.
+# Settings (environment): DC43_REDIS_PORT (6379), DC43_WEB1_PORT (8000), DC43_WEB2_PORT (8001),
 # the DC43_CLUSTER_* of scripts/local-cluster.sh, PYTHON (.venv/bin/python), and the site's own (DATABASE_URL...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +17,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")
 # The Procfile says `python` and `daphne`: the virtualenv's, as for an operator who activated it.
 export PYTHON PATH="$(dirname "$PYTHON"):$PATH"
-export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+export DC43_REDIS_PORT=${DC43_REDIS_PORT:-6379}
 export DC43_WEB1_PORT=${DC43_WEB1_PORT:-8000} DC43_WEB2_PORT=${DC43_WEB2_PORT:-8001}
 export DC43_CLUSTER_PORT=${DC43_CLUSTER_PORT:-7077} DC43_CLUSTER_UI_PORT=${DC43_CLUSTER_UI_PORT:-8081}
 export DC43_CLUSTER_WORKER_UI_PORT=${DC43_CLUSTER_WORKER_UI_PORT:-8082}
@@ -25,13 +28,27 @@ say() { echo "==> $*"; }
 die() { echo "ERROR: $*" >&2; exit 1; }
 
 command -v java >/dev/null || die "java is not installed (Spark needs Java 17+); 'make demo' installs it"
-"$PYTHON" - <<'EOF' || die "Redis does not answer at $REDIS_URL. Start it (e.g. 'apt-get install redis-server' then 'redis-server --daemonize yes'), or set REDIS_URL to yours."
+redis_answers() {
+  "$PYTHON" - <<'EOF'
 import os, sys, redis
 try:
     redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=2).ping()
 except redis.RedisError as exc:
     sys.exit(f"{type(exc).__name__}: {exc}")
 EOF
+}
+own_redis=no
+if [ -n "${REDIS_URL:-}" ]; then
+  redis_answers || die "Redis does not answer at $REDIS_URL. Start it, or unset REDIS_URL to let this script start one."
+else
+  export REDIS_URL="redis://127.0.0.1:$DC43_REDIS_PORT/0"
+  if redis_answers 2>/dev/null; then
+    say "using the Redis that answers at $REDIS_URL"
+  else
+    command -v redis-server >/dev/null || die "no Redis answers at $REDIS_URL and redis-server is not installed ('apt-get install redis-server'), or set REDIS_URL to yours."
+    own_redis=yes
+  fi
+fi
 for port in "$DC43_WEB1_PORT" "$DC43_WEB2_PORT" "$DC43_CLUSTER_PORT" "$DC43_CLUSTER_UI_PORT" "$DC43_CLUSTER_WORKER_UI_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is taken (is 'make demo' or another demo-cluster running?)"; fi
 done
@@ -75,6 +92,10 @@ wait_for_port() {  # port, what
   die "$2 did not open port $1"
 }
 
+if [ "$own_redis" = yes ]; then
+  start redis
+  wait_for_port "$DC43_REDIS_PORT" "redis-server"
+fi
 say "migrating the database and making sure the demo contracts and an admin account exist"
 "$PYTHON" manage.py migrate --noinput
 "$PYTHON" manage.py load_demo_contracts

@@ -34,7 +34,7 @@ def as_run_by_systemd(line, **values):
 
 
 def test_the_procfile_names_the_processes_the_tests_and_the_demo_start():
-    assert list(procfile_lines()) == ["web.1", "web.2", "worker", "spark-master", "spark-worker"]
+    assert list(procfile_lines()) == ["web.1", "web.2", "worker", "spark-master", "spark-worker", "redis"]
 
 
 def test_both_web_processes_run_the_same_command_on_ports_of_their_own():

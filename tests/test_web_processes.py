@@ -1,6 +1,6 @@
 """Several web processes over one Redis and one database: a run started through one is watched through another.
 
-Two `daphne` processes (the Procfile's web.1 and web.2) share a channel layer on a redis-server of this test and
+Two `daphne` processes (the Procfile's web.1 and web.2) share a channel layer on the Procfile's redis line (this test's own) and
 the test database; the Procfile's runner worker hosts the run. A run that goes on until stopped is started with a
 POST through web.1, and a websocket client on web.2's run socket receives every batch once, in order. Then web.1
 is killed: the run goes on in the worker, web.2's viewer keeps receiving batches, and after a Stop through web.2
@@ -9,8 +9,8 @@ it receives `complete`. Batches are counted, never timed: the machine may be slo
 
 import contextlib
 import json
+import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -32,24 +32,20 @@ BATCH_BADGE = re.compile(r'<li id="batch-main-(\d+)"')
 
 @pytest.fixture
 def redis_url(tmp_path):
-    """A redis-server of this test's own on a free loopback port, stopped by its PID."""
+    """The Procfile's redis line on a free loopback port: this test's own Redis, stopped by its PID."""
     port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = Process("redis", dict(os.environ, DC43_REDIS_PORT=str(port)), tmp_path)
     try:
+        wait_for_port(port, server)
         client = redis.Redis(port=port, socket_connect_timeout=0.2)
         for _ in range(100):
-            with contextlib.suppress(redis.ConnectionError):
+            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
                 if client.ping():
                     break
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        server.kill()
-        server.wait()
+        server.stop()
 
 
 @pytest.fixture
